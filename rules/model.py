@@ -1,0 +1,223 @@
+"""Plain, frozen records the rules read and return.
+
+Everything here is data: the configuration as typed objects, the calendar and mailbox as the
+connectors decode them, and nothing that touches the outside world. Datetimes are always aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+LANGUAGES = ("fr", "en")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class Localized:
+    """A text a client may read: one value for every language, or one per language.
+
+    `texts` maps a language code to its text; `default` is the key to fall back to.
+    """
+
+    texts: Mapping[str, object]
+    default: str = "fr"
+
+    def get(self, language: str) -> object:
+        if language in self.texts:
+            return self.texts[language]
+        if self.default in self.texts:
+            return self.texts[self.default]
+        return next(iter(self.texts.values()), "")
+
+    def text(self, language: str) -> str:
+        value = self.get(language)
+        return value if isinstance(value, str) else ""
+
+    def items(self, language: str) -> tuple[str, ...]:
+        value = self.get(language)
+        if isinstance(value, str):
+            return (value,) if value else ()
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) for v in value)
+        return ()
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A working range within one day, [start, end), in the freelancer's zone."""
+
+    start: time
+    end: time
+
+    def label(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """An inclusive range of dates (a single date has first == last)."""
+
+    first: date
+    last: date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
+class Freelancer:
+    name: str
+    email: str
+    aliases: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    language: str = "fr"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """Every address that is the freelancer, lower-cased."""
+        return frozenset(a.strip().lower() for a in (self.email, *self.aliases) if a.strip())
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Working ranges per weekday (0 = Monday), and closed dates."""
+
+    week: Mapping[int, tuple[TimeRange, ...]]
+    closed: tuple[DateRange, ...] = ()
+
+    def ranges(self, day: date) -> tuple[TimeRange, ...]:
+        """The working ranges of that date; () on a day off or a closed date."""
+        if self.is_closed(day):
+            return ()
+        return self.week.get(day.weekday(), ())
+
+    def is_closed(self, day: date) -> bool:
+        return any(day in r for r in self.closed)
+
+
+@dataclass(frozen=True)
+class BookingPolicy:
+    duration_minutes: int = 60
+    buffer_minutes: int = 15
+    min_notice_hours: float = 24
+    horizon_days: int = 21
+    max_per_day: int = 4
+    step_minutes: int = 30
+    slots_offered: int = 5
+    cluster: bool = True
+
+
+@dataclass(frozen=True)
+class InvitePolicy:
+    decline_outside_hours: bool = True
+    decline_conflicts: bool = False
+
+
+@dataclass(frozen=True)
+class Terms:
+    payment: Localized = field(default_factory=lambda: Localized({}))
+    cancellation: Localized = field(default_factory=lambda: Localized({}))
+    contact: Localized = field(default_factory=lambda: Localized({}))
+    options: Localized = field(default_factory=lambda: Localized({}))
+
+
+@dataclass(frozen=True)
+class Service:
+    name: Localized
+    minutes: int
+    price: str
+
+
+@dataclass(frozen=True)
+class ClientsPolicy:
+    """Address patterns (shell-style, case-insensitive) of clients treated specially."""
+
+    block: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything the rules need to know about the freelancer's decisions."""
+
+    freelancer: Freelancer
+    hours: Hours
+    booking: BookingPolicy = BookingPolicy()
+    invites: InvitePolicy = InvitePolicy()
+    terms: Terms = Terms()
+    services: tuple[Service, ...] = ()
+    clients: ClientsPolicy = ClientsPolicy()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.freelancer.zone
+
+
+# --- The calendar, as the connectors decode it -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BusyInterval:
+    """One occurrence of one event that makes the freelancer busy, [start, end), aware datetimes.
+
+    `all_day` events block whole local days. `uid` is kept for logs only: rules never show it.
+    """
+
+    start: datetime
+    end: datetime
+    all_day: bool = False
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A bookable interval [start, end), aware, in the freelancer's zone."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Attendee:
+    address: str  # lower-cased, "mailto:" stripped
+    partstat: str = "NEEDS-ACTION"  # upper-cased; absent -> NEEDS-ACTION
+    rsvp: bool | None = None
+    role: str = "REQ-PARTICIPANT"
+    cutype: str = "INDIVIDUAL"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CalendarItem:
+    """One VEVENT as stored or as received: a series master, a single event, or an override.
+
+    The connector fills `occurrences` with the item's occurrences that end after `now` and start
+    before the horizon it was asked for (for a series: expanded with its EXDATEs, without the
+    instances that have their own override item). `time_trusted` is False when a TZID resolved to
+    nothing, so its times are a guess.
+    """
+
+    uid: str
+    recurrence_id: str | None = None  # canonical text of RECURRENCE-ID, None for a master/single
+    sequence: int = 0
+    dtstamp: datetime | None = None
+    summary: str = ""
+    organizer: str = ""  # address, lower-cased, "mailto:" stripped; "" when none
+    organizer_name: str = ""
+    attendees: tuple[Attendee, ...] = ()
+    status: str = ""  # upper-cased STATUS, "" when absent
+    transparent: bool = False
+    recurring: bool = False  # the item has RRULE or RDATE
+    all_day: bool = False
+    start: datetime | None = None  # of the item itself (first occurrence of a series)
+    end: datetime | None = None
+    occurrences: tuple[BusyInterval, ...] = ()
+    time_trusted: bool = True
+    href: str = ""  # where the item is stored, for logs and for acting; never shown to clients
