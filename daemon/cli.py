@@ -1,0 +1,146 @@
+"""The `frontdesk` command: parse arguments, load the configuration, run one command.
+
+Errors a person can fix are printed as one clear sentence; only bugs keep a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+
+from daemon.config import Config, ConfigError, load_config
+from daemon.errors import EX_CONFIG, EX_FAILURE, UserError
+from daemon.logsetup import setup_logging
+
+log = logging.getLogger("frontdesk")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frontdesk",
+        description="Enforce a freelancer's working rules on their own calendar and mailbox.")
+    parser.add_argument("--config", metavar="PATH",
+                        help="configuration file (default: $FRONTDESK_CONFIG, "
+                             "~/.config/frontdesk/frontdesk.toml, /etc/frontdesk/frontdesk.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    check = sub.add_parser("check", help="validate the configuration and try every server")
+    check.add_argument("--offline", action="store_true", help="check only the file")
+
+    slots = sub.add_parser("slots", help="show the slots a booking reply sent now would offer")
+    slots.add_argument("--from", dest="from_date", type=_date, metavar="YYYY-MM-DD",
+                       help="count from this date at 00:00 local instead of now")
+    slots.add_argument("--days", type=_positive, metavar="N",
+                       help="look N days ahead instead of booking.horizon_days")
+    slots.add_argument("--all", action="store_true", help="every bookable slot, not the offer")
+    slots.add_argument("--json", action="store_true", help="a JSON array of {start, end}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging("debug" if args.verbose else "info")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EX_CONFIG
+    if not args.verbose:
+        setup_logging(config.daemon.log_level)
+    for warning in config.warnings:
+        log.warning("warning: %s", warning)
+    try:
+        return int(COMMANDS[args.command](config, args))
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EX_CONFIG
+    except UserError as exc:
+        print(f"frontdesk: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    where = config.path or "configuration"
+    print(f"ok    configuration {where}" + (f" ({len(config.warnings)} warnings)"
+                                            if config.warnings else ""))
+    if args.offline:
+        return 0
+    from daemon import checks
+
+    ok = True
+    for passed, line in checks.run_checks(config):
+        print(f"{'ok' if passed else 'FAIL':<5} {line}")
+        ok = ok and passed
+    return 0 if ok else EX_FAILURE
+
+
+def cmd_slots(config: Config, args: argparse.Namespace) -> int:
+    from rules.replies import format_slot
+
+    from daemon import app
+    from rules.availability import bookable_slots, offer
+
+    zone = config.policy.zone
+    if args.from_date:
+        now = datetime.combine(args.from_date, time(0, 0), tzinfo=zone)
+    else:
+        now = datetime.now(zone)
+    horizon = args.days or config.policy.booking.horizon_days
+    with app.Service(config) as service:
+        service.sync_calendars()
+        window_end = now + timedelta(days=horizon + 1)
+        busy = service.busy(now - timedelta(days=1), window_end)
+    if args.all:
+        found = bookable_slots(config.policy, busy, now, horizon_days=horizon)
+    else:
+        found = offer(config.policy, busy, now, horizon_days=horizon)
+    if args.json:
+        print(json.dumps([{"start": s.start.isoformat(), "end": s.end.isoformat()}
+                          for s in found], indent=2))
+        return 0
+    language = config.policy.freelancer.language
+    if not found:
+        print("Aucun créneau libre." if language == "fr" else "No free slot.")
+        return 0
+    for number, slot in enumerate(found, 1):
+        print(f"{number}. {format_slot(slot, language, zone)}")
+    return 0
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "slots": cmd_slots,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
