@@ -1,0 +1,474 @@
+"""The text of frontdesk's replies to clients' booking emails, in French or English.
+
+Texts are Jinja templates: the ones shipped in rules/templates/, each of which a freelancer may
+override with a file of the same name in their own folder. Dates, times, durations and zone names
+come from babel (CLDR), in the freelancer's zone. Nothing here reads the calendar: a booking reply
+is given only the free slots to offer (RFC 3834 §6), so it cannot reveal anything else.
+
+Template variables (all plain strings, lists and dicts):
+  language          "fr" or "en", the language of the reply
+  client_name       the client's name, or "" when unknown
+  freelancer_name   for the signature
+  services          list of {name, minutes, duration ("60 minutes"), price}
+  slots             list of slot texts, in the order offered (the client replies with 1, 2, ...)
+  zone              the freelancer's zone as a reader names it ("heure de Toronto", "UTC")
+  horizon           how far ahead slots were looked for ("21 jours", "21 days")
+  payment, cancellation, contact   terms.* in the reply's language ("" when not set)
+  options           list of terms.options in the reply's language
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel import Locale
+from babel.core import get_global
+from babel.dates import (
+    format_date,
+    format_interval,
+    format_time,
+    get_timezone_gmt,
+    get_timezone_location,
+    get_timezone_name,
+    tokenize_pattern,
+)
+from babel.localedata import locale_identifiers
+from babel.units import format_unit
+
+from rules.model import (
+    LANGUAGES,
+    BookingPolicy,
+    Freelancer,
+    Hours,
+    Localized,
+    Policy,
+    Service,
+    Slot,
+    Terms,
+)
+
+SHIPPED_TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
+KINDS: Final = ("booking", "objection")
+TEMPLATE_NAMES: Final = tuple(f"{k}.{lang}.txt.j2" for k in KINDS for lang in LANGUAGES)
+
+# The longest client name we repeat back: a name is a greeting, not a place for a message.
+MAX_NAME_LENGTH: Final = 64
+MAX_SUBJECT_LENGTH: Final = 200
+
+DEFAULT_SUBJECT: Final[Mapping[str, str]] = {
+    "fr": "Votre demande de rendez-vous",
+    "en": "Your booking request",
+}
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    subject: str
+    body: str
+    language: str
+
+
+# --- Dates and zones ---------------------------------------------------------------------------
+
+
+def reader_locale(language: str, zone: ZoneInfo) -> Locale:
+    """The CLDR locale whose conventions a reader of `language` near `zone` expects.
+
+    The zone's country picks the variant when CLDR has one (fr_CA for America/Toronto, fr_FR for
+    Europe/Paris, fr_BE, fr_CH, en_CA, en_US, en_GB, en_AU...): the times shown are the freelancer's
+    local times, and their clients mostly live in the same place. Otherwise French falls back to
+    fr_CA in the Americas and fr_FR elsewhere; English to en_US in the Americas and en_GB elsewhere.
+    """
+    territory = _zone_territory(zone)
+    if territory:
+        candidate = f"{language}_{territory}"
+        if candidate in _locale_ids():
+            return Locale.parse(candidate)
+    american = _canonical_zone(zone).startswith("America/")
+    fallback = {
+        "fr": "fr_CA" if american else "fr_FR",
+        "en": "en_US" if american else "en_GB",
+    }
+    return Locale.parse(fallback.get(language, language))
+
+
+def zone_label(language: str, zone: ZoneInfo) -> str:
+    """How a reader names the zone, whatever the season: "heure de Toronto", "Toronto time".
+
+    UTC and Etc/* have no city (and Etc/GMT+5 means UTC-5): they are named by their fixed offset.
+    """
+    if not _zone_territory(zone):
+        fixed = datetime(2000, 1, 1, tzinfo=zone)
+        return str(get_timezone_gmt(fixed, width="long", locale=reader_locale(language, zone)))
+    city = str(get_timezone_location(zone, locale=Locale.parse(language), return_city=True))
+    if language == "fr":
+        return f"heure d’{city}" if _starts_with_vowel(city) else f"heure de {city}"
+    return f"{city} time"
+
+
+def zone_abbreviation(moment: datetime, language: str, zone: ZoneInfo) -> str:
+    """The zone's name at that moment: "HNE"/"HAE", "EST"/"EDT", "CET"; else "UTC+01:00".
+
+    CLDR has abbreviations only where readers use them; where it has none babel answers with a
+    bare offset ("+0100"), which reads badly, so the locale's own offset format is used instead.
+    """
+    loc = reader_locale(language, zone)
+    local = moment.astimezone(zone)
+    name = str(get_timezone_name(local, width="short", locale=loc))
+    if name and not any(ch.isdigit() for ch in name):
+        return name
+    return str(get_timezone_gmt(local, width="long", locale=loc))
+
+
+def format_slot(slot: Slot, language: str, zone: ZoneInfo) -> str:
+    """One offered slot as a reader expects it, in the freelancer's zone, with the zone named.
+
+    "mardi 1 décembre 2026, 10 h 00 – 11 h 00, heure de Toronto (HNE)";
+    "Tuesday, December 1, 2026, 10:00–11:00 a.m., Toronto time (EST)".
+    """
+    if slot.start.tzinfo is None or slot.end.tzinfo is None:
+        raise ValueError("a slot's start and end must be aware datetimes")
+    loc = reader_locale(language, zone)
+    start = slot.start.astimezone(zone)
+    end = slot.end.astimezone(zone)
+    glue = str(loc.datetime_formats["full"])  # "{1}, {0}": date, then time
+    if start.date() == end.date():
+        times = str(format_interval(start, end, _hour_skeleton(loc), tzinfo=zone, locale=loc))
+        text = glue.format(times, str(format_date(start, "full", locale=loc)))
+    else:
+        ends = [
+            glue.format(
+                str(format_time(t, "short", tzinfo=zone, locale=loc)),
+                str(format_date(t, "full", locale=loc)),
+            )
+            for t in (start, end)
+        ]
+        text = str(loc.interval_formats[None]).format(*ends)
+    if _zone_territory(zone):
+        named = f"{zone_label(language, zone)} ({zone_abbreviation(start, language, zone)})"
+    else:
+        named = zone_label(language, zone)
+    return _plain_spaces(f"{text}, {named}")
+
+
+def _hour_skeleton(loc: Locale) -> str:
+    """CLDR skeleton for hour and minute in the locale's own clock (12 or 24 hours)."""
+    pattern = str(loc.time_formats["short"].pattern)
+    fields = {tok[1][0] for tok in tokenize_pattern(pattern) if tok[0] == "field"}
+    return "hm" if "h" in fields or "K" in fields else "Hm"
+
+
+def _plain_spaces(text: str) -> str:
+    # CLDR's narrow no-break and thin spaces are missing from many fonts plain-text mail is read
+    # in; an ordinary no-break space keeps "10:00 a.m." together and shows everywhere.
+    return text.replace("\u202f", "\u00a0").replace("\u2009", " ")
+
+
+def _starts_with_vowel(word: str) -> bool:
+    first = unicodedata.normalize("NFD", word[:1]).lower()[:1]
+    return first in "aeiou"
+
+
+def _canonical_zone(zone: ZoneInfo) -> str:
+    aliases: Mapping[str, str] = get_global("zone_aliases")
+    return aliases.get(zone.key, zone.key)
+
+
+def _zone_territory(zone: ZoneInfo) -> str:
+    territories: Mapping[str, str] = get_global("zone_territories")
+    territory = territories.get(_canonical_zone(zone), "")
+    return "" if territory in ("", "ZZ", "001") else territory
+
+
+@lru_cache(maxsize=1)
+def _locale_ids() -> frozenset[str]:
+    return frozenset(locale_identifiers())
+
+
+# --- Subjects and names ------------------------------------------------------------------------
+
+# Reply and forward prefixes mail programs add, in the languages clients write in: Re, RE, Ré,
+# Réf., Rép., AW (German), SV/VS (Nordic), Antw (Dutch), TR (French forward), Fwd, FW, WG, with an
+# optional counter ("Re[2]:") and a space before the colon (French typography, also no-break).
+_PREFIX = re.compile(
+    r"^\s*(?:re|ré|réf|ref|rép|rep|aw|sv|vs|antw|tr|fwd?|wg)\.?"
+    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*",
+    re.IGNORECASE,
+)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean_line(text: str, limit: int) -> str:
+    """One line of text from a client: control characters (CR, LF...) become spaces, trimmed."""
+    line = " ".join(_CONTROLS.sub(" ", text).split())
+    return line[:limit].rstrip()
+
+
+def reply_subject(original_subject: str, language: str) -> str:
+    """ "Re: " and the original subject, with exactly one prefix and no CR/LF.
+
+    "Re:" is used in every language (RFC 5322 §3.6.5): localized prefixes confuse other clients'
+    threading. An empty subject gets a short one in the reply's language.
+    """
+    subject = clean_line(original_subject, MAX_SUBJECT_LENGTH * 2)
+    while True:
+        stripped = _PREFIX.sub("", subject, count=1)
+        if stripped == subject:
+            break
+        subject = stripped
+    subject = subject.strip()[:MAX_SUBJECT_LENGTH].rstrip()
+    if not subject:
+        subject = DEFAULT_SUBJECT.get(language, DEFAULT_SUBJECT["en"])
+    return f"Re: {subject}"
+
+
+def greeting_name(client_name: str) -> str:
+    """The name to greet the client with, or "" when it is not a usable name.
+
+    A display name that is an address ("marie@example.com") is no name to greet anyone with.
+    """
+    name = clean_line(client_name, MAX_NAME_LENGTH * 4).strip("\"' ")
+    if "@" in name or len(name) > MAX_NAME_LENGTH:
+        return ""
+    return name
+
+
+def reply_language(language: str, freelancer: Freelancer) -> str:
+    """The language to answer in: the client's when it is one we write, else the freelancer's."""
+    for candidate in (language, freelancer.language):
+        primary = candidate.strip().lower().replace("_", "-").split("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    return LANGUAGES[0]
+
+
+# --- Rendering ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _environment(template_dir: Path | None) -> jinja2.Environment:
+    shipped = jinja2.FileSystemLoader(SHIPPED_TEMPLATES)
+    loader: jinja2.BaseLoader = shipped
+    if template_dir is not None:
+        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(template_dir), shipped])
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # plain text: nothing is HTML here
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _tidy(text: str) -> str:
+    # Templates switch whole paragraphs on and off; never leave more than one empty line.
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return tidy + "\n"
+
+
+def _terms_text(value: Localized, language: str) -> str:
+    return "\n".join(item.strip() for item in value.items(language) if item.strip())
+
+
+def _context(
+    policy: Policy, language: str, client_name: str, slots: Sequence[Slot]
+) -> dict[str, object]:
+    zone = policy.zone
+    loc = reader_locale(language, zone)
+    services = [
+        {
+            "name": s.name.text(language) or ", ".join(s.name.items(language)),
+            "minutes": s.minutes,
+            "duration": _plain_spaces(
+                str(format_unit(s.minutes, "duration-minute", length="long", locale=loc))
+            ),
+            "price": s.price,
+        }
+        for s in policy.services
+    ]
+    terms = policy.terms
+    horizon = format_unit(policy.booking.horizon_days, "duration-day", length="long", locale=loc)
+    return {
+        "language": language,
+        "client_name": greeting_name(client_name),
+        "freelancer_name": policy.freelancer.name,
+        "services": services,
+        "slots": [format_slot(s, language, zone) for s in slots],
+        "zone": _plain_spaces(zone_label(language, zone)),
+        "horizon": _plain_spaces(str(horizon)),
+        "payment": _terms_text(terms.payment, language),
+        "cancellation": _terms_text(terms.cancellation, language),
+        "contact": _terms_text(terms.contact, language),
+        "options": [o.strip() for o in terms.options.items(language) if o.strip()],
+    }
+
+
+def _render(
+    kind: str, language: str, context: Mapping[str, object], template_dir: Path | None
+) -> str:
+    template = _environment(template_dir).get_template(f"{kind}.{language}.txt.j2")
+    return _tidy(template.render(context))
+
+
+def booking_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slots: Sequence[Slot],
+    template_dir: Path | None = None,
+) -> ReplyText:
+    """The reply to a booking request: services and prices, the offered slots, the terms.
+
+    Raises jinja2.TemplateError when a freelancer's template is broken (check_templates says so
+    at start-up).
+    """
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, slots)
+    body = _render("booking", lang, context, template_dir)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def objection_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    template_dir: Path | None = None,
+) -> ReplyText:
+    """The reply to a client who finds the price too high: the same prices, and terms.options."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    body = _render("objection", lang, context, template_dir)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+# --- Checking a freelancer's templates ---------------------------------------------------------
+
+
+def _sample_policy() -> Policy:
+    zone = "America/Toronto"
+    both = {"fr": "texte d’exemple", "en": "sample text"}
+    return Policy(
+        freelancer=Freelancer(name="Sample Freelancer", email="sample@example.com", timezone=zone),
+        hours=Hours(week={}),
+        booking=BookingPolicy(),
+        terms=Terms(
+            payment=Localized(both),
+            cancellation=Localized(both),
+            contact=Localized(both),
+            options=Localized({"fr": ["option 1", "option 2"], "en": ["option 1", "option 2"]}),
+        ),
+        services=(Service(Localized({"fr": "Séance", "en": "Session"}), 60, "95 $"),),
+    )
+
+
+def _sample_slots(policy: Policy) -> tuple[Slot, ...]:
+    first = datetime(2030, 1, 7, 10, 0, tzinfo=policy.zone)
+    length = timedelta(minutes=policy.booking.duration_minutes)
+    return tuple(
+        Slot(first + timedelta(days=d), first + timedelta(days=d) + length) for d in (0, 1)
+    )
+
+
+def _template_line(tb: TracebackType | None, filename: str | None) -> int | None:
+    # Jinja rewrites tracebacks so that template frames carry the template's own file and line.
+    line = None
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _source_file(env: jinja2.Environment, name: str) -> str:
+    """Where the template in use comes from: the freelancer's file or the shipped one."""
+    try:
+        source = env.loader.get_source(env, name) if env.loader else None
+    except jinja2.TemplateNotFound:
+        return name
+    return (source[1] if source else None) or name
+
+
+def _describe(name: str, error: Exception, env: jinja2.Environment) -> str:
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return f"{error.filename or name}, line {error.lineno}: {error.message}"
+    filename = _source_file(env, name)
+    line = _template_line(error.__traceback__, filename)
+    where = f"{filename}, line {line}" if line else filename
+    return f"{where}: {type(error).__name__}: {error}"
+
+
+def check_templates(template_dir: Path | None, policy: Policy | None = None) -> list[str]:
+    """Every problem with the reply templates, as sentences naming the file and line.
+
+    Each template (the freelancer's override where there is one) is rendered with sample data
+    (or `policy`): with and without a client name, with and without free slots. A booking text
+    that does not show the offered slots is a problem too: the client could not pick one.
+    """
+    problems: list[str] = []
+    if template_dir is not None:
+        if not template_dir.is_dir():
+            return [f"{template_dir}: templates folder does not exist"]
+        for found in jinja2.FileSystemLoader(template_dir).list_templates():
+            if found.endswith(".j2") and found not in TEMPLATE_NAMES:
+                close = difflib.get_close_matches(found, TEMPLATE_NAMES, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(
+                    f"{template_dir / found}: not a reply template name{hint}; "
+                    f"known names: {', '.join(TEMPLATE_NAMES)}"
+                )
+    sample = policy or _sample_policy()
+    env = _environment(template_dir)
+    slot_cases: dict[str, tuple[tuple[Slot, ...], ...]] = {
+        "booking": (_sample_slots(sample), ()),
+        "objection": ((),),
+    }
+    for kind in KINDS:
+        for language in LANGUAGES:
+            name = f"{kind}.{language}.txt.j2"
+            problem = None
+            for client_name in ("Marie", ""):
+                for slots in slot_cases[kind]:
+                    problem = _check_one(env, name, sample, language, client_name, slots)
+                    if problem:
+                        break
+                if problem:
+                    problems.append(problem)
+                    break
+    return problems
+
+
+def _check_one(
+    env: jinja2.Environment,
+    name: str,
+    policy: Policy,
+    language: str,
+    client_name: str,
+    slots: tuple[Slot, ...],
+) -> str | None:
+    context = _context(policy, language, client_name, slots)
+    try:
+        body = _tidy(env.get_template(name).render(context))
+    except Exception as error:  # whatever a freelancer's template does wrong is reported
+        return _describe(name, error, env)
+    if not body.strip():
+        return f"{_source_file(env, name)}: renders an empty text"
+    if any(format_slot(s, language, policy.zone) not in body for s in slots):
+        return f"{_source_file(env, name)}: the offered slots do not appear in the text"
+    return None
