@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
 from daemon.config import Config, ConfigError, load_config
-from daemon.errors import EX_CONFIG, EX_FAILURE, UserError
+from daemon.errors import EX_CONFIG, EX_FAILURE, EX_USAGE, UserError
 from daemon.logsetup import setup_logging
 
 log = logging.getLogger("frontdesk")
@@ -57,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="look N days ahead instead of booking.horizon_days")
     slots.add_argument("--all", action="store_true", help="every bookable slot, not the offer")
     slots.add_argument("--json", action="store_true", help="a JSON array of {start, end}")
+
+    once = sub.add_parser("once", help="one full pass: sync the calendar, guard invitations, "
+                                       "answer the inbox")
+    once.add_argument("--dry-run", action="store_true",
+                      help="print the decisions; change nothing, send nothing")
+    once.add_argument("--backfill-hours", type=float, metavar="N",
+                      help="also take the mail of the last N hours")
+
+    explain = sub.add_parser("explain", help="what frontdesk would do with one email, and why")
+    explain.add_argument("file", metavar="FILE.eml")
+
+    sub.add_parser("run", help="run as a service: watch the inbox (IMAP IDLE) and poll the "
+                               "calendar until stopped (SIGTERM; SIGHUP reloads)")
+    sub.add_parser("status", help="what the service has done: last sync, today's counts, "
+                                  "failures, drafts waiting")
     return parser
 
 
@@ -70,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return EX_CONFIG
     if not args.verbose:
-        setup_logging(config.daemon.log_level)
+        # a service logs what it does; a command run by hand speaks on stdout, logs only trouble
+        quiet = args.command in ("check", "slots", "explain", "status")
+        setup_logging("warning" if quiet else config.daemon.log_level)
     for warning in config.warnings:
         log.warning("warning: %s", warning)
     try:
@@ -136,9 +153,74 @@ def cmd_slots(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_once(config: Config, args: argparse.Namespace) -> int:
+    from daemon import app
+
+    if args.dry_run:
+        print("dry run: nothing is changed, nothing is sent", file=sys.stderr)
+    if args.backfill_hours is not None and args.backfill_hours < 0:
+        raise UserError("--backfill-hours must be zero or more", EX_USAGE)
+    with app.Service(config) as service:
+        service.once(datetime.now(config.policy.zone), dry_run=args.dry_run,
+                     emit=lambda line: print(line, flush=True),
+                     backfill_hours=args.backfill_hours)
+    return 0
+
+
+def cmd_explain(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connectors.mailparse import MalformedMessage
+    from daemon import app, inbox
+    from daemon.state import open_db
+
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {args.file}: {exc.strerror or exc}", EX_USAGE) from None
+    with app.Service(config, database=open_db(None)) as service:
+        # a private in-memory copy of the mirror: explain stores nothing
+        service.copy_mirror_from(config.daemon.state_dir)
+        try:
+            service.sync_calendars()
+        except UserError as exc:
+            log.warning("warning: slots come from the last synced copy: %s", exc)
+        try:
+            lines, reply = inbox.explain_message(service, raw,
+                                                 datetime.now(config.policy.zone))
+        except MalformedMessage as exc:
+            raise UserError(f"{args.file} is not a readable email: {exc}") from None
+    for line in lines:
+        print(line)
+    if reply:
+        print("--- the reply it would send ---")
+        print(reply.rstrip("\n"))
+    else:
+        print("no reply would be sent")
+    return 0
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from daemon import runner
+
+    return runner.run(config, args.config)
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from daemon.status import status_lines
+
+    for line in status_lines(config):
+        print(line)
+    return 0
+
+
 COMMANDS = {
     "check": cmd_check,
     "slots": cmd_slots,
+    "once": cmd_once,
+    "explain": cmd_explain,
+    "run": cmd_run,
+    "status": cmd_status,
 }
 
 

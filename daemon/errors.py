@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 EX_FAILURE = 1
+EX_USAGE = 64  # sysexits.h: the command was used wrongly
 EX_UNAVAILABLE = 69  # sysexits.h: a service (calendar, mail server) is unavailable
 EX_CONFIG = 78  # sysexits.h: configuration error; systemd does not restart on it
 

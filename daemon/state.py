@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS objects (
     first_start REAL,            -- epoch seconds of the earliest start; NULL: unknown
     last_end    REAL,            -- epoch seconds of the latest end; NULL: open-ended or unknown
     changed_at  TEXT,            -- when this revision reached the mirror
+    judged_etag TEXT,            -- daemon/guard.py: the revision the invitation guard last judged
     PRIMARY KEY (collection, href)
 );
 CREATE INDEX IF NOT EXISTS objects_window ON objects (collection, first_start, last_end);
@@ -44,6 +45,9 @@ CREATE TABLE IF NOT EXISTS invitations (
     summary       TEXT,
     organizer     TEXT,
     message_id    TEXT,
+    message       BLOB,          -- the iMIP REPLY, built before acting, sent from here on resume
+    collection    TEXT,
+    href          TEXT,
     detail        TEXT,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
@@ -89,14 +93,18 @@ def database_path(state_dir: Path) -> Path:
     return state_dir / "frontdesk.sqlite3"
 
 
-def open_db(state_dir: Path) -> sqlite3.Connection:
+def open_db(state_dir: Path | None) -> sqlite3.Connection:
     """Open (creating if needed) the state database, in WAL mode so `status` can read while
-    `run` writes."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conn = sqlite3.connect(database_path(state_dir), timeout=30, isolation_level=None)
+    `run` writes. `None` gives a private in-memory database (for `explain`)."""
+    if state_dir is None:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+    else:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(database_path(state_dir), timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a reply recorded as sent must survive a power cut, or it could be sent twice
+        conn.execute("PRAGMA synchronous=FULL")
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     return conn
@@ -113,3 +121,13 @@ def set_fact(conn: sqlite3.Connection, key: str, value: str) -> None:
 def get_fact(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM facts WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def open_existing(state_dir: Path) -> sqlite3.Connection | None:
+    """Open the state database read-only if it exists (for `status`)."""
+    path = database_path(state_dir)
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn

@@ -1,0 +1,164 @@
+"""Every email frontdesk sends goes through here, exactly once.
+
+The ledger row (keyed by the reply's deterministic Message-ID) is written as `sending` before SMTP
+and `sent` after; a row still `sending` after a crash is looked up in the Sent folder (or Drafts)
+by Message-ID before anything is sent again. SMTP 4xx leaves no row (tried again next pass); 5xx
+is recorded as `failed` with the reason and never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from connectors.imap import MailError, Mailbox
+from connectors.smtp import PermanentFailure, SmtpSender, TemporaryFailure
+from daemon.config import MailSettings
+
+log = logging.getLogger(__name__)
+
+SENT = "sent"
+DRAFTED = "drafted"
+FAILED = "failed"
+RETRY = "retry"  # a temporary failure: nothing was recorded, the next pass tries again
+SENDING = "sending"
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes on the wire: CRLF, folded by the message's own policy (which keeps
+    long Message-IDs in References unencoded, so threads hold together)."""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def utcnow_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # sent | drafted | failed | retry
+    detail: str = ""
+    repeated: bool = False  # the ledger already had it: nothing was done now
+
+
+class Outbox:
+    def __init__(self, db: sqlite3.Connection, mail: MailSettings, *,
+                 sender: Callable[[], SmtpSender], mailbox: Callable[[], Mailbox]) -> None:
+        # `mailbox` returns the service's shared, connected IMAP session (not closed here)
+        self.db = db
+        self.mail = mail
+        self._sender_factory = sender
+        self._mailbox_factory = mailbox
+        self._sender: SmtpSender | None = None
+
+    def close(self) -> None:
+        if self._sender is not None:
+            try:
+                self._sender.close()
+            finally:
+                self._sender = None
+
+    def state(self, message_id: str) -> str | None:
+        row = self.db.execute("SELECT state FROM replies WHERE message_id = ?",
+                              (message_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def recent_count(self, recipient: str, since: datetime, kind: str | None = None) -> int:
+        """Automatic replies to this address since that time (for the rate limits)."""
+        query = ("SELECT COUNT(*) FROM replies WHERE recipient = ? AND created_at >= ? "
+                 "AND state IN ('sending', 'sent', 'drafted')")
+        params: list[str] = [recipient.lower(), since.astimezone(UTC).isoformat(timespec="seconds")]
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
+        return int(self.db.execute(query, params).fetchone()[0])
+
+    def deliver(self, message: EmailMessage, *, kind: str, recipient: str, in_reply_to: str,
+                draft: bool = False) -> Outcome:
+        """Send (or file as a draft) once; safe to call again with the same Message-ID."""
+        message_id = str(message["Message-ID"])
+        previous = self.state(message_id)
+        if previous in (SENT, DRAFTED, FAILED):
+            return Outcome(previous, "already done", repeated=True)
+        folder = self.mail.drafts_folder if draft else self._sent_lookup_folder()
+        found = self._filed(folder, message_id) if previous == SENDING and folder else False
+        if found is None:
+            return Outcome(RETRY, f"cannot look in {folder} for {message_id}")
+        if found:
+            # the crash came after SMTP accepted it (or after the draft was filed)
+            done = DRAFTED if draft else SENT
+            self._set(message_id, done, f"found in {folder} after a restart")
+            log.info("reply %s was already %s before a restart: not sent again", message_id,
+                     "filed" if draft else "sent")
+            return Outcome(done, "found after restart", repeated=True)
+        now = utcnow_text()
+        self.db.execute(
+            "INSERT INTO replies (message_id, in_reply_to, recipient, kind, state, detail, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, 'sending', NULL, ?, ?) "
+            "ON CONFLICT(message_id) DO UPDATE SET state = 'sending', updated_at = excluded.updated_at",
+            (message_id, in_reply_to, recipient.lower(), kind, now, now))
+        raw = wire_bytes(message)
+        if draft:
+            return self._file_draft(message_id, raw)
+        try:
+            self.sender().send(message, envelope_from=self.envelope_from(),
+                               recipients=[recipient])
+        except TemporaryFailure as exc:
+            # not sent: forget the attempt so the next pass sends it without a Sent lookup
+            self.db.execute("DELETE FROM replies WHERE message_id = ?", (message_id,))
+            self.close()
+            log.warning("reply to %s not sent yet (%s); will try again", recipient, exc)
+            return Outcome(RETRY, str(exc))
+        except PermanentFailure as exc:
+            self._set(message_id, FAILED, str(exc))
+            log.error("reply to %s refused by the SMTP server: %s", recipient, exc)
+            return Outcome(FAILED, str(exc))
+        self._set(message_id, SENT, None)
+        if self.mail.sent_folder:
+            try:
+                self._mailbox_factory().append(self.mail.sent_folder, raw, flags=["\\Seen"])
+            except MailError as exc:
+                log.warning("reply to %s sent, but not copied to %s: %s", recipient,
+                            self.mail.sent_folder, exc)
+        return Outcome(SENT)
+
+    def sender(self) -> SmtpSender:
+        if self._sender is None:
+            self._sender = self._sender_factory()
+        return self._sender
+
+    def envelope_from(self) -> str:
+        # RFC 3834 3.3: bounces of an automatic reply go to the freelancer, whose frontdesk
+        # never answers a bounce (Return-Path <>); many submission servers refuse MAIL FROM:<>.
+        return self.mail.username if "@" in self.mail.username else ""
+
+    def _file_draft(self, message_id: str, raw: bytes) -> Outcome:
+        try:
+            self._mailbox_factory().append(self.mail.drafts_folder, raw,
+                                           flags=["\\Draft", "\\Seen"])
+        except MailError as exc:
+            self.db.execute("DELETE FROM replies WHERE message_id = ?", (message_id,))
+            log.warning("draft not filed in %s (%s); will try again", self.mail.drafts_folder,
+                        exc)
+            return Outcome(RETRY, str(exc))
+        self._set(message_id, DRAFTED, f"in {self.mail.drafts_folder}")
+        return Outcome(DRAFTED)
+
+    def _sent_lookup_folder(self) -> str:
+        return self.mail.sent_folder or "Sent"
+
+    def _filed(self, folder: str, message_id: str) -> bool | None:
+        """Is it in that folder? None when the folder cannot be searched now (never guess)."""
+        try:
+            return bool(self._mailbox_factory().find_message_id(folder, message_id))
+        except MailError as exc:
+            log.warning("cannot look for %s in %s (%s)", message_id, folder, exc)
+            return None
+
+    def _set(self, message_id: str, state: str, detail: str | None) -> None:
+        self.db.execute("UPDATE replies SET state = ?, detail = ?, updated_at = ? "
+                        "WHERE message_id = ?", (state, detail, utcnow_text(), message_id))
