@@ -151,7 +151,8 @@ class Service:
             return None
         if self._outbox is None:
             self._outbox = Outbox(
-                self.db, mail, mailbox=self.mailbox,
+                self.db, mail, envelope_from=self.config.policy.freelancer.email,
+                mailbox=self.mailbox,
                 sender=lambda: SmtpSender(mail.smtp_host, mail.smtp_port, mail.smtp_security,
                                           mail.username, mail.password))
         return self._outbox

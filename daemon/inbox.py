@@ -108,7 +108,8 @@ class Inbox:
         reply = build_reply(
             reply=text, from_address=freelancer.email, from_name=freelancer.name,
             to_address=recipient, to_name=msg.from_name if recipient == msg.from_address else "",
-            in_reply_to=msg.message_id, references=msg.references,
+            in_reply_to="" if msg.message_id_synthetic else f"<{msg.message_id}>",
+            references=[f"<{ref}>" for ref in msg.references],
             message_id=reply_message_id(msg.message_id, decision.kind, domain), now=now)
         return Plan(msg, decision, reply, recipient)
 
@@ -153,7 +154,8 @@ class Inbox:
             started = self._fact_time("inbox_position_at") or now - timedelta(days=7)
             candidates = box.uids_since(started)
             known = {r[0] for r in self.db.execute("SELECT message_id FROM messages")}
-            fresh = [u for u, mid in box.message_ids(candidates).items() if mid not in known]
+            fresh = [u for u, mid in box.message_ids(candidates).items()
+                     if mid.strip().strip("<>") not in known]
             if not self.dry_run:
                 self._set_position(state.name, state.uidvalidity, 0)
             return sorted(uids.union(fresh))
@@ -274,7 +276,12 @@ class Inbox:
             self._say(report, f"could not reply to {plan.recipient}: {outcome.detail}")
             self._record(state, uid, msg.message_id, msg.from_address, "failed", outcome.detail)
             return True
-        if outcome.state == "sent":
+        if outcome.repeated:
+            # done before a crash or restart; finish what may not have been finished
+            log.info("already replied to %s for %s before a restart", plan.recipient, label(msg))
+            if outcome.state == "sent":
+                self._flag_answered(box, state, uid)
+        elif outcome.state == "sent":
             report.replied += 1
             self._flag_answered(box, state, uid)
             self._say(report, f"replied ({decision.kind}, {decision.language}) to "

@@ -18,13 +18,14 @@ from email.message import EmailMessage
 from connectors.imap import MailError, Mailbox
 from connectors.smtp import PermanentFailure, SmtpSender, TemporaryFailure
 from daemon.config import MailSettings
+from daemon.faults import crash_point
 
 log = logging.getLogger(__name__)
 
 SENT = "sent"
 DRAFTED = "drafted"
 FAILED = "failed"
-RETRY = "retry"  # a temporary failure: nothing was recorded, the next pass tries again
+RETRY = "retry"  # a temporary failure: not sent, the next pass tries again
 SENDING = "sending"
 
 
@@ -46,8 +47,12 @@ class Outcome:
 
 
 class Outbox:
-    def __init__(self, db: sqlite3.Connection, mail: MailSettings, *,
+    def __init__(self, db: sqlite3.Connection, mail: MailSettings, *, envelope_from: str,
                  sender: Callable[[], SmtpSender], mailbox: Callable[[], Mailbox]) -> None:
+        # RFC 3834 3.3: bounces of an automatic reply go to the freelancer's own address, where
+        # frontdesk never answers a bounce (Return-Path <>); many submission servers refuse
+        # MAIL FROM:<> from an authenticated user, so the empty sender is not used.
+        self.envelope_from = envelope_from
         # `mailbox` returns the service's shared, connected IMAP session (not closed here)
         self.db = db
         self.mail = mail
@@ -79,74 +84,86 @@ class Outbox:
 
     def deliver(self, message: EmailMessage, *, kind: str, recipient: str, in_reply_to: str,
                 draft: bool = False) -> Outcome:
-        """Send (or file as a draft) once; safe to call again with the same Message-ID."""
+        """Send (or file as a draft) once; safe to call again with the same Message-ID.
+
+        The copy goes into the Sent folder *before* SMTP: after a crash, a reply still
+        `sending` whose copy is in Sent may have been accepted, and is never sent again
+        (nothing twice); one whose copy is not there was certainly not sent, and is.
+        """
         message_id = str(message["Message-ID"])
         previous = self.state(message_id)
         if previous in (SENT, DRAFTED, FAILED):
             return Outcome(previous, "already done", repeated=True)
         folder = self.mail.drafts_folder if draft else self._sent_lookup_folder()
-        found = self._filed(folder, message_id) if previous == SENDING and folder else False
-        if found is None:
-            return Outcome(RETRY, f"cannot look in {folder} for {message_id}")
-        if found:
-            # the crash came after SMTP accepted it (or after the draft was filed)
-            done = DRAFTED if draft else SENT
-            self._set(message_id, done, f"found in {folder} after a restart")
-            log.info("reply %s was already %s before a restart: not sent again", message_id,
-                     "filed" if draft else "sent")
-            return Outcome(done, "found after restart", repeated=True)
+        if previous == SENDING:
+            found = self._filed(folder, message_id)
+            if found is None:
+                return Outcome(RETRY, f"cannot look in {folder} for {message_id}")
+            if found:
+                done = DRAFTED if draft else SENT
+                self._set(message_id, done, f"found in {folder} after a restart")
+                log.info("reply %s was already %s before a restart: not again", message_id,
+                         "filed" if draft else "sent")
+                return Outcome(done, "found after restart", repeated=True)
         now = utcnow_text()
         self.db.execute(
             "INSERT INTO replies (message_id, in_reply_to, recipient, kind, state, detail, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, 'sending', NULL, ?, ?) "
-            "ON CONFLICT(message_id) DO UPDATE SET state = 'sending', updated_at = excluded.updated_at",
+            "ON CONFLICT(message_id) DO UPDATE SET state = 'sending', "
+            "updated_at = excluded.updated_at",
             (message_id, in_reply_to, recipient.lower(), kind, now, now))
         raw = wire_bytes(message)
         if draft:
-            return self._file_draft(message_id, raw)
+            return self._file(message_id, self.mail.drafts_folder, raw, ["\\Draft", "\\Seen"],
+                              DRAFTED)
+        if self.mail.sent_folder:
+            # a retried send (after a 4xx) already has its copy in Sent: do not file it twice
+            present = self._filed(self.mail.sent_folder, message_id) if previous == RETRY \
+                else False
+            if present is None:
+                return self._retry(message_id, f"cannot look in {self.mail.sent_folder}")
+            if not present:
+                filed = self._file(message_id, self.mail.sent_folder, raw, ["\\Seen"], SENDING)
+                if filed.state != SENDING:
+                    return filed
+        crash_point("before-smtp")
         try:
-            self.sender().send(message, envelope_from=self.envelope_from(),
+            self.sender().send(message, envelope_from=self.envelope_from,
                                recipients=[recipient])
         except TemporaryFailure as exc:
-            # not sent: forget the attempt so the next pass sends it without a Sent lookup
-            self.db.execute("DELETE FROM replies WHERE message_id = ?", (message_id,))
             self.close()
             log.warning("reply to %s not sent yet (%s); will try again", recipient, exc)
-            return Outcome(RETRY, str(exc))
+            return self._retry(message_id, str(exc))
         except PermanentFailure as exc:
             self._set(message_id, FAILED, str(exc))
             log.error("reply to %s refused by the SMTP server: %s", recipient, exc)
+            if self.mail.sent_folder:
+                log.error("its copy in %s was never delivered", self.mail.sent_folder)
             return Outcome(FAILED, str(exc))
+        crash_point("after-smtp")
         self._set(message_id, SENT, None)
-        if self.mail.sent_folder:
-            try:
-                self._mailbox_factory().append(self.mail.sent_folder, raw, flags=["\\Seen"])
-            except MailError as exc:
-                log.warning("reply to %s sent, but not copied to %s: %s", recipient,
-                            self.mail.sent_folder, exc)
         return Outcome(SENT)
+
+    def _retry(self, message_id: str, why: str) -> Outcome:
+        # not sent: the next pass sends it without concluding anything from a Sent copy
+        self._set(message_id, RETRY, why)
+        return Outcome(RETRY, why)
 
     def sender(self) -> SmtpSender:
         if self._sender is None:
             self._sender = self._sender_factory()
         return self._sender
 
-    def envelope_from(self) -> str:
-        # RFC 3834 3.3: bounces of an automatic reply go to the freelancer, whose frontdesk
-        # never answers a bounce (Return-Path <>); many submission servers refuse MAIL FROM:<>.
-        return self.mail.username if "@" in self.mail.username else ""
-
-    def _file_draft(self, message_id: str, raw: bytes) -> Outcome:
+    def _file(self, message_id: str, folder: str, raw: bytes, flags: list[str],
+              state: str) -> Outcome:
         try:
-            self._mailbox_factory().append(self.mail.drafts_folder, raw,
-                                           flags=["\\Draft", "\\Seen"])
+            self._mailbox_factory().append(folder, raw, flags=flags)
         except MailError as exc:
-            self.db.execute("DELETE FROM replies WHERE message_id = ?", (message_id,))
-            log.warning("draft not filed in %s (%s); will try again", self.mail.drafts_folder,
-                        exc)
-            return Outcome(RETRY, str(exc))
-        self._set(message_id, DRAFTED, f"in {self.mail.drafts_folder}")
-        return Outcome(DRAFTED)
+            log.warning("could not file the reply in %s (%s); will try again", folder, exc)
+            return self._retry(message_id, str(exc))
+        if state != SENDING:
+            self._set(message_id, state, f"in {folder}")
+        return Outcome(state)
 
     def _sent_lookup_folder(self) -> str:
         return self.mail.sent_folder or "Sent"
