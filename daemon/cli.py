@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="run as a service: watch the inbox (IMAP IDLE) and poll the "
                                "calendar until stopped (SIGTERM; SIGHUP reloads)")
+    demo = sub.add_parser("demo", help="see frontdesk at work on local servers, no account "
+                                       "needed (Ctrl-C stops it)")
+    demo.add_argument("--send", metavar="TEXT", help="email the running demo this text, and "
+                                                     "print frontdesk's answer")
+    demo.add_argument("--from", dest="sender", default="you@client.example", metavar="ADDRESS",
+                      help="with --send: the client's address (default you@client.example)")
+    demo.add_argument("--subject", default="Rendez-vous", help="with --send: the subject")
+    demo.add_argument("--no-wait", action="store_true",
+                      help="stop once the sample emails are answered (for scripts)")
     sub.add_parser("status", help="what the service has done: last sync, today's counts, "
                                   "failures, drafts waiting")
     return parser
@@ -79,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging("debug" if args.verbose else "info")
+    if args.command == "demo":
+        return _demo(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -100,6 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except KeyboardInterrupt:
         return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from daemon import demo
+
+    setup_logging("debug" if args.verbose else "warning")
+    try:
+        if args.send is not None:
+            return demo.send(args.send, sender=args.sender, subject=args.subject)
+        return demo.run_demo(wait=not args.no_wait)
+    except UserError as exc:
+        print(f"frontdesk: {exc}", file=sys.stderr)
+        return exc.status
 
 
 # --- commands ------------------------------------------------------------------------------------
