@@ -9,7 +9,8 @@ Template variables (all plain strings, lists and dicts):
   language          "fr" or "en", the language of the reply
   client_name       the client's name, or "" when unknown
   freelancer_name   for the signature
-  services          list of {name, minutes, duration ("60 minutes"), price}
+  services          list of {name, minutes, duration ("60 minutes"), price, label (the name,
+                    with the duration unless the name already says it)}
   slots             list of slot texts, in the order offered (the client replies with 1, 2, ...)
   zone              the freelancer's zone as a reader names it ("heure de Toronto", "UTC")
   horizon           how far ahead slots were looked for ("21 jours", "21 days")
@@ -288,17 +289,18 @@ def _context(
 ) -> dict[str, object]:
     zone = policy.zone
     loc = reader_locale(language, zone)
-    services = [
-        {
-            "name": s.name.text(language) or ", ".join(s.name.items(language)),
-            "minutes": s.minutes,
-            "duration": _plain_spaces(
-                str(format_unit(s.minutes, "duration-minute", length="long", locale=loc))
-            ),
-            "price": s.price,
-        }
-        for s in policy.services
-    ]
+    services = []
+    for s in policy.services:
+        name = s.name.text(language) or ", ".join(s.name.items(language))
+        duration = _plain_spaces(
+            str(format_unit(s.minutes, "duration-minute", length="long", locale=loc))
+        )
+        # "Massage, 60 minutes" already says how long: do not say it twice
+        label = name if re.search(rf"\b{s.minutes}\b", name) else f"{name}, {duration}"
+        services.append(
+            {"name": name, "minutes": s.minutes, "duration": duration, "price": s.price,
+             "label": label}
+        )
     terms = policy.terms
     horizon = format_unit(policy.booking.horizon_days, "duration-day", length="long", locale=loc)
     return {
