@@ -14,7 +14,61 @@ CheckLine = tuple[bool, str]
 
 def run_checks(config: Config) -> Iterator[CheckLine]:
     yield from calendar_checks(config)
+    yield from mail_checks(config)
     yield from template_checks(config)
+
+
+def mail_checks(config: Config) -> Iterator[CheckLine]:
+    from connectors.imap import Mailbox, MailError
+    from connectors.smtp import SendError, SmtpSender
+    from daemon.app import explain_mail_error
+
+    mail = config.mail
+    if mail is None:
+        yield True, "mail: no [mail] section; the inbox is not watched and declines cannot be sent"
+        return
+    where = f"IMAP {mail.imap_host}:{mail.imap_port} ({mail.imap_security})"
+    box = Mailbox(mail.imap_host, mail.imap_port, mail.imap_security, mail.username,
+                  mail.password)
+    try:
+        box.connect()
+    except MailError as exc:
+        yield False, f"{where}: {explain_mail_error(mail, exc)}"
+    else:
+        try:
+            yield True, f"{where}: logged in as {mail.username}"
+            folders = {"mail.inbox": mail.inbox, "mail.sent_folder": mail.sent_folder}
+            if mail.mode == "draft" or mail.drafts_folder:
+                folders["mail.drafts_folder"] = mail.drafts_folder
+            for key, name in folders.items():
+                if not name:
+                    continue
+                if box.folder_exists(name):
+                    yield True, f"{where}: folder {name!r} exists ({key})"
+                else:
+                    needed = key != "mail.drafts_folder" or mail.mode == "draft"
+                    yield not needed, f"{where}: there is no folder {name!r} ({key})"
+            state = box.select(mail.inbox)
+            yield True, (f"{where}: custom keywords are kept ($Frontdesk marks answered mail)"
+                         if state.keywords_ok else f"{where}: custom keywords are not kept; "
+                         "the state database alone remembers what was answered")
+            if box.supports_idle():
+                yield True, f"{where}: IDLE supported: new mail is answered within seconds"
+            else:
+                yield True, f"{where}: no IDLE; the inbox is polled every minute instead"
+        except MailError as exc:
+            yield False, f"{where}: {exc}"
+        finally:
+            box.close()
+    sender = SmtpSender(mail.smtp_host, mail.smtp_port, mail.smtp_security, mail.username,
+                        mail.password)
+    try:
+        for line in sender.check():
+            yield True, line
+    except SendError as exc:
+        yield False, f"SMTP {mail.smtp_host}:{mail.smtp_port}: {exc}"
+    finally:
+        sender.close()
 
 
 def calendar_checks(config: Config) -> Iterator[CheckLine]:

@@ -34,6 +34,7 @@ IDLE_MAX = 600.0  # re-issue IDLE at least every 10 minutes (STANDARDS.md sectio
 BACKOFF_FIRST = 2.0
 BACKOFF_MAX = 300.0  # the issue: retry with backoff up to 5 minutes
 AUTH_BACKOFF = 300.0  # a wrong password will not fix itself quickly: retry slowly
+POLL_NO_IDLE = 60.0
 STOP_GRACE = 4.0  # SIGTERM must end the process within 5 s
 
 
@@ -253,6 +254,11 @@ class Runner:
         if self.config.mail is not None and not self.mail_due and not self.mail_backoff.failing:
             try:
                 box = self.service.mailbox()
+                if not box.supports_idle():
+                    # a server without IDLE (rare): poll the inbox every POLL_NO_IDLE seconds
+                    self._sleep(min(limit, POLL_NO_IDLE))
+                    self.mail_due = True
+                    return
                 heard = box.idle_wait(limit, should_stop=self._interrupted)
             except (MailError, MailUnavailable) as exc:
                 self._mail_failed(exc)
