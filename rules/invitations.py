@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time, get_timezone_name
+from babel.dates import format_date
 
 from rules.availability import describe_hours, inside_working_hours, offer
 from rules.model import Attendee, BusyInterval, CalendarItem, Policy, Slot
+from rules.replies import format_slot, zone_label
 
 __all__ = [
     "ALTERNATIVES",
@@ -447,7 +448,7 @@ _MAIL: dict[str, dict[str, str]] = {
         "why_series:closed": "I am not available on those dates",
         "why_series:conflict": "I am not available at those times",
         "hours": "My working hours: {hours} ({zone}).",
-        "offer": "I am available at these times instead ({zone}):",
+        "offer": "I am available at these times instead:",
         "offer_none": "Feel free to propose another time within these hours.",
         "ask": "If one of them suits you, please send a new invitation for it.",
         "bye": "Best regards,",
@@ -469,36 +470,12 @@ _MAIL: dict[str, dict[str, str]] = {
         "why_series:closed": "je ne suis pas disponible à ces dates",
         "why_series:conflict": "je ne suis pas disponible à ces moments",
         "hours": "Mes heures de travail : {hours} ({zone}).",
-        "offer": "Je suis plutôt disponible à ces moments ({zone}) :",
+        "offer": "Je suis plutôt disponible à ces moments :",
         "offer_none": "N'hésitez pas à me proposer un autre moment dans ces heures.",
         "ask": "Si l'un d'eux vous convient, envoyez-moi une nouvelle invitation.",
         "bye": "Cordialement,",
     },
 }
-
-
-def _babel_locale(lang: str, zone: ZoneInfo) -> str:
-    """fr_CA for a French speaker in the Americas (its zone names read as at home), else fr/en."""
-    if lang == "fr":
-        return "fr_CA" if zone.key.startswith("America/") else "fr"
-    return "en"
-
-
-def _zone_label(zone: ZoneInfo, locale: str) -> str:
-    """'Eastern Time, America/Toronto'; plain 'UTC' for UTC (babel has no good name for it)."""
-    if zone.key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"):
-        return "UTC"
-    return f"{get_timezone_name(zone, 'long', locale=locale)}, {zone.key}"
-
-
-def _slot_line(slot: Slot, zone: ZoneInfo, locale: str) -> str:
-    start, end = slot.start.astimezone(zone), slot.end.astimezone(zone)
-    day = format_date(start.date(), "full", locale=locale)
-    first = format_time(start, "HH:mm", tzinfo=zone, locale=locale)
-    if end.date() != start.date():
-        last_day = format_date(end.date(), "full", locale=locale)
-        return f"- {day}, {first} – {last_day}, {format_time(end, 'HH:mm', tzinfo=zone)}"
-    return f"- {day}, {first}–{format_time(end, 'HH:mm', tzinfo=zone, locale=locale)}"
 
 
 def _clean(text: str) -> str:
@@ -520,7 +497,7 @@ def reply_comment(decision: Decline, policy: Policy, language: str) -> str:
     line = words["sorry"].format(why=_why(decision, words))
     hours = describe_hours(policy.hours, lang)
     if hours:
-        zone_name = _zone_label(policy.zone, _babel_locale(lang, policy.zone))
+        zone_name = zone_label(lang, policy.zone)
         line += " " + words["hours"].format(hours=hours, zone=zone_name)
     return line
 
@@ -534,13 +511,12 @@ def explanation(decision: Decline, policy: Policy, language: str) -> tuple[str, 
     lang = _language(policy, language)
     words = _MAIL[lang]
     zone = policy.zone
-    locale = _babel_locale(lang, zone)
     item = decision.item
     summary = _clean(item.summary)
     subject = words["subject"].format(summary=summary) if summary else words["subject_bare"]
     why = _why(decision, words)
     organizer = _clean(item.organizer_name)
-    zone_name = _zone_label(zone, locale)
+    zone_name = zone_label(lang, zone)
 
     lines = [
         words["hello"].format(name=organizer) if organizer else words["hello_bare"],
@@ -553,8 +529,9 @@ def explanation(decision: Decline, policy: Policy, language: str) -> tuple[str, 
     if hours:
         lines += [words["hours"].format(hours=hours, zone=zone_name), ""]
     if decision.alternatives:
-        lines.append(words["offer"].format(zone=zone_name))
-        lines += [_slot_line(s, zone, locale) for s in decision.alternatives]
+        lines.append(words["offer"])
+        # the same wording of a time as in booking replies (rules.replies)
+        lines += [f"- {format_slot(s, lang, zone)}" for s in decision.alternatives]
         lines += ["", words["ask"]]
     else:
         lines.append(words["offer_none"])

@@ -104,11 +104,17 @@ def reader_locale(language: str, zone: ZoneInfo) -> Locale:
     return Locale.parse(fallback.get(language, language))
 
 
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu",
+                        "Etc/Universal", "GMT", "Etc/GMT", "Etc/GMT0", "GMT0"})
+
+
 def zone_label(language: str, zone: ZoneInfo) -> str:
     """How a reader names the zone, whatever the season: "heure de Toronto", "Toronto time".
 
     UTC and Etc/* have no city (and Etc/GMT+5 means UTC-5): they are named by their fixed offset.
     """
+    if zone.key in _UTC_NAMES:
+        return "UTC"
     if not _zone_territory(zone):
         fixed = datetime(2000, 1, 1, tzinfo=zone)
         return str(get_timezone_gmt(fixed, width="long", locale=reader_locale(language, zone)))

@@ -40,6 +40,7 @@ from rules.model import (
     Policy,
     TimeRange,
 )
+from rules.replies import format_slot
 
 TORONTO = ZoneInfo("America/Toronto")
 SPLIT = (TimeRange(time(9), time(12)), TimeRange(time(13), time(17)))
@@ -462,12 +463,14 @@ def test_explanation_english_states_hours_alternatives_and_signs() -> None:
     assert subject == "Declined: Weekly sync"
     assert "Hello Bob Organizer," in body
     assert "this day is not one of my working days" in body
-    assert f"My working hours: {DESCRIBED_EN} (Eastern Time, America/Toronto)." in body
+    assert f"My working hours: {DESCRIBED_EN} (Toronto time)." in body
     assert body.rstrip().endswith("Alice Martin")
     lines = [line for line in body.splitlines() if line.startswith("- ")]
     assert len(lines) == len(got.alternatives) == 3
     first = got.alternatives[0].start.astimezone(TORONTO)
-    assert lines[0].startswith(f"- {first:%A}, {first:%B} {first.day}, 2026, {first:%H:%M}–")
+    # the same wording of a time as booking replies use (rules.replies.format_slot)
+    assert lines[0] == f"- {format_slot(got.alternatives[0], 'en', TORONTO)}"
+    assert lines[0].startswith(f"- {first:%A}, {first:%B} {first.day}, 2026, ")
 
 
 def test_explanation_french_subject_and_zone() -> None:
@@ -477,8 +480,8 @@ def test_explanation_french_subject_and_zone() -> None:
     subject, body = explanation(got, policy, "fr")
     assert subject == "Refusé : Weekly sync"
     assert "ce moment est en dehors de mes heures de travail" in body
-    assert f"Mes heures de travail : {DESCRIBED_FR} (heure de l’Est, America/Toronto)." in body
-    assert "- lundi 2 mars 2026, 09:00–10:00" in body
+    assert f"Mes heures de travail : {DESCRIBED_FR} (heure de Toronto)." in body
+    assert "- lundi 2 mars 2026, 9 h 00 – 10 h 00, heure de Toronto (HNE)" in body
     assert body.rstrip().endswith("Alice Martin")
 
 
@@ -513,7 +516,7 @@ def test_reply_comment_speaks_to_the_organizer() -> None:
     assert isinstance(got, Decline)
     assert reply_comment(got, policy, "en") == (
         "I am sorry, I cannot attend: I am not available at that time. "
-        f"My working hours: {DESCRIBED_EN} (Eastern Time, America/Toronto)."
+        f"My working hours: {DESCRIBED_EN} (Toronto time)."
     )
     fr = reply_comment(got, policy, "fr")
     assert fr.startswith("Je ne pourrai malheureusement pas y participer : je ne suis pas")
@@ -676,10 +679,12 @@ def test_decline_alternatives_inside_hours_and_never_overlap_busy(
     conflicts: bool,
 ) -> None:
     policy = make_policy(conflicts=conflicts)
-    start = NOW + timedelta(minutes=15) + offset
-    item = invitation(start, start + length)
+    # real-time arithmetic (in UTC): wall-clock sums can land in a DST gap and end before start
+    start = (NOW.astimezone(UTC) + timedelta(minutes=15) + offset).astimezone(TORONTO)
+    end = (start.astimezone(UTC) + length).astimezone(TORONTO)
+    item = invitation(start, end)
     others = [busy(NOW + o, NOW + o + n, uid=f"b{i}") for i, (o, n) in enumerate(taken)]
-    own = busy(start, start + length, uid=item.uid)
+    own = busy(start, end, uid=item.uid)
     got = decide(item, policy, [*others, own], NOW)
     if isinstance(got, Decline):
         assert len(got.alternatives) <= 3
@@ -689,7 +694,7 @@ def test_decline_alternatives_inside_hours_and_never_overlap_busy(
             assert not any(b.start < slot.end and slot.start < b.end for b in others)
     else:
         assert isinstance(got, Leave)
-        inside = inside_working_hours(HOURS, TORONTO, start, start + length)
+        inside = inside_working_hours(HOURS, TORONTO, start, end)
         assert inside  # outside hours is always declined with decline_outside_hours on
 
 

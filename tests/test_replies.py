@@ -386,9 +386,14 @@ def test_slot_over_midnight_names_both_dates() -> None:
     )
 
 
-def test_zone_without_a_city_is_named_by_its_offset() -> None:
+def test_utc_is_called_utc() -> None:
     utc = ZoneInfo("UTC")
-    assert format_slot(slot(utc, 2026, 12, 1, 10), "fr", utc).endswith(", 10:00 – 11:00, UTC+00:00")
+    assert format_slot(slot(utc, 2026, 12, 1, 10), "fr", utc).endswith(", 10:00 – 11:00, UTC")
+
+
+def test_zone_without_a_city_is_named_by_its_offset() -> None:
+    fixed = ZoneInfo("Etc/GMT+5")
+    assert format_slot(slot(fixed, 2026, 12, 1, 10), "en", fixed).endswith("GMT-05:00")
 
 
 def test_naive_slot_is_refused() -> None:
