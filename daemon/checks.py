@@ -102,7 +102,7 @@ def calendar_checks(config: Config) -> Iterator[CheckLine]:
 def template_checks(config: Config) -> Iterator[CheckLine]:
     from rules.replies import check_templates
 
-    problems = check_templates(config.daemon.templates_dir)
+    problems = check_templates(config.daemon.templates_dir, config.policy)
     where = config.daemon.templates_dir or "shipped templates"
     if problems:
         for problem in problems:
