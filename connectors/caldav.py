@@ -22,6 +22,7 @@ from caldav.collection import Calendar
 from caldav.davclient import DAVClient
 from caldav.elements import cdav, dav
 from caldav.lib import error as caldav_error
+from lxml import etree
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,15 @@ _NETWORK_ERRORS = _network_errors()
 def _href_key(href: str) -> str:
     """The unquoted path of an href or URL: the one spelling used as a key."""
     return unquote(urlsplit(str(href)).path)
+
+
+def _status_line(exc: caldav_error.DAVError) -> str:
+    """'500 Internal Server Error', without the body caldav appends to its reason."""
+    lines = str(exc.reason or "").strip().splitlines()
+    first = lines[0][:120] if lines else ""
+    if exc.status and not first.startswith(str(exc.status)):
+        first = f"{exc.status} {first}".strip()
+    return first or "no status"
 
 
 def _describe_network_error(exc: BaseException) -> str:
@@ -215,7 +225,12 @@ class CalendarConnection:
         except caldav_error.DAVError as exc:
             raise CalDAVError(
                 f"The CalDAV server at {self._where} failed to {what} {self.url} "
-                f"({exc.status or 'no status'} {exc.reason}): see the server's log."
+                f"({_status_line(exc)}): see the server's log."
+            ) from exc
+        except etree.LxmlError as exc:
+            raise CalDAVError(
+                f"The CalDAV server at {self._where} answered {self.url} with XML that cannot be "
+                "read: see the server's log."
             ) from exc
         except _NETWORK_ERRORS as exc:
             raise Unreachable(
@@ -443,6 +458,7 @@ class CalendarConnection:
     def _compare_listing(
         self, listed: Mapping[str, str | None], known: Mapping[str, str | None]
     ) -> SyncResult:
+        known = dict(known.items())  # one read of the caller's map, not one per href
         wanted = [h for h in listed if listed[h] is None or known.get(h) != listed[h]]
         changed, gone = self._multiget(wanted)
         deleted = {h for h in known if h not in listed} | set(gone)

@@ -13,10 +13,10 @@ import contextlib
 import logging
 import sqlite3
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from connectors.ical import MalformedObject, busy_intervals, object_bounds
@@ -110,11 +110,7 @@ class Mirror:
     def sync(self, url: str, connection: CalendarConnection, role: str = "main") -> MirrorChange:
         """Bring the mirror of `url` up to date and store the new token, in one transaction."""
         token = self.token(url)
-        known: dict[str, str | None] = dict(
-            self.conn.execute(
-                "SELECT href, etag FROM objects WHERE collection = ?", (url,)
-            ).fetchall()
-        )
+        known = _KnownEtags(self.conn, url)
         before = connection.requests
         result = connection.sync(token, known)
         requests = connection.requests - before
@@ -123,11 +119,14 @@ class Mirror:
         now = _now()
         rows = [self._row(url, o.href, o.etag, o.raw, now) for o in result.changed]
         if result.full:
+            before_full = dict(known.items())
             listed = {obj.href for obj in result.changed}
             changed = [
-                o.href for o in result.changed if o.etag is None or known.get(o.href) != o.etag
+                o.href
+                for o in result.changed
+                if o.etag is None or before_full.get(o.href) != o.etag
             ]
-            deleted = sorted(h for h in known if h not in listed)
+            deleted = sorted(h for h in before_full if h not in listed)
         else:
             changed = [o.href for o in result.changed]
             deleted = sorted(h for h in set(result.deleted) if h in known)
@@ -219,6 +218,44 @@ class Mirror:
         with self._transaction():
             self.conn.execute(_UPSERT, row)
 
+
+class _KnownEtags(Mapping[str, "str | None"]):
+    """href -> ETag of one collection, read from the database only as far as it is asked: an
+    incremental sync looks up the few hrefs the server listed, never the whole collection."""
+
+    def __init__(self, conn: sqlite3.Connection, url: str) -> None:
+        self.conn = conn
+        self.url = url
+
+    def __getitem__(self, href: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT etag FROM objects WHERE collection = ? AND href = ?", (self.url, href)
+        ).fetchone()
+        if row is None:
+            raise KeyError(href)
+        return None if row[0] is None else str(row[0])
+
+    def __contains__(self, href: object) -> bool:
+        return isinstance(href, str) and self.get(href, _ABSENT) is not _ABSENT
+
+    def __iter__(self) -> Iterator[str]:
+        rows = self.conn.execute("SELECT href FROM objects WHERE collection = ?", (self.url,))
+        return iter([str(r[0]) for r in rows.fetchall()])
+
+    def __len__(self) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM objects WHERE collection = ?", (self.url,)
+        ).fetchone()
+        return int(row[0])
+
+    def items(self) -> Any:
+        rows = self.conn.execute(
+            "SELECT href, etag FROM objects WHERE collection = ?", (self.url,)
+        ).fetchall()
+        return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+
+
+_ABSENT = object()
 
 _UPSERT = (
     "INSERT INTO objects (collection, href, etag, raw, first_start, last_end, changed_at) "

@@ -447,3 +447,30 @@ def test_mirror_equals_the_server_after_any_edits(
             for obj in truth.changed:
                 assert mirror.get(url, obj.href) == (obj.etag, obj.raw)
     db.close()
+
+
+def test_bounds_are_recomputed_when_the_freelancers_zone_changes(
+    radicale: RadicaleServer, calendar_url: str, db: sqlite3.Connection
+) -> None:
+    """Floating times (RFC 5545 §3.3.5) are read in the freelancer's zone, so are their bounds."""
+    from connectors.ical import object_bounds
+
+    floating = event("f", at(17, 9)).replace(
+        b"DTSTART:20250317T080000Z", b"DTSTART:20250317T090000"
+    )
+    floating = floating.replace(b"DTEND:20250317T090000Z", b"DTEND:20250317T100000")
+    radicale.put_event(calendar_url, "floating.ics", floating)
+    with connect(calendar_url) as conn:
+        Mirror(db, ZONE).sync(calendar_url, conn)
+    href = path_of(calendar_url, "floating.ics")
+    kiritimati = ZoneInfo("Pacific/Kiritimati")  # UTC+14
+    mirror = Mirror(db, kiritimati)
+    row = db.execute(
+        "SELECT first_start, last_end, raw FROM objects WHERE href = ?", (href,)
+    ).fetchone()
+    expected = object_bounds(bytes(row[2]), kiritimati)
+    assert (row[0], row[1]) == (expected.first_start, expected.last_end)
+    assert row[0] == datetime(2025, 3, 17, 9, tzinfo=kiritimati).timestamp()
+    day = datetime(2025, 3, 17, tzinfo=kiritimati)
+    busy = mirror.busy([calendar_url], day, day + timedelta(days=1), ME)
+    assert [(b.start, b.end) for b in busy] == [(day.replace(hour=9), day.replace(hour=10))]
