@@ -84,6 +84,10 @@ def calendar_checks(config: Config) -> Iterator[CheckLine]:
         finally:
             connection.close()
         who = cal.username or "(anonymous)"
+        if not facts.get("collection"):
+            yield False, (f"{label} {url}: logged in as {who}, but this URL is not a calendar "
+                          "(check calendar.url: it names one calendar collection)")
+            continue
         yield True, f"{label} {url}: logged in as {who}, collection exists"
         if facts.get("sync_tokens"):
             yield True, f"{label} {url}: supports sync tokens (RFC 6578): incremental sync"
