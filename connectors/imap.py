@@ -1,0 +1,585 @@
+"""The client's mailbox over IMAP (imapclient): read new mail, mark it answered, file our copies.
+
+A thin adapter. It decides nothing; it turns imapclient's bytes into str, int and dataclasses at
+the edge, and imapclient's and the socket's exceptions into the small MailError tree, each one
+sentence a person can act on. The client's messages are never deleted, moved or changed: bodies
+are read with BODY.PEEK[] (BODY[] would set \\Seen), and the only STORE is +FLAGS.SILENT.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import imaplib
+import logging
+import select
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+from imapclient.imapclient import _parse_untagged_response
+
+log = logging.getLogger(__name__)
+
+SECURITIES = ("tls", "starttls", "none")
+# Server keep-alives during IDLE ("* OK Still here"): not news about the mailbox.
+_KEEPALIVES = (b"OK",)
+_HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+
+
+class MailError(Exception):
+    """Something went wrong with the mailbox; str() is one sentence a person can read."""
+
+
+class MailAuthError(MailError):
+    """The server refused the login: the configuration must change, retrying will not help."""
+
+
+class MailUnreachable(MailError):
+    """The connection failed, broke or timed out (also a TLS failure): reconnect later."""
+
+
+class FolderMissing(MailError):
+    """The folder named in the configuration does not exist on the server."""
+
+
+@dataclass(frozen=True)
+class FolderState:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    keywords_ok: bool  # PERMANENTFLAGS holds \* : custom keywords are kept
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    raw: bytes
+    flags: tuple[str, ...]
+    internaldate: datetime | None  # aware, as the server recorded it
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _one_line(value: Any) -> str:
+    """A server's or library's message squeezed onto one line, for use inside a sentence."""
+    return " ".join(_text(value).split()).rstrip(".")
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    """Why a connection failed, in a few words."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate could not be verified ({_one_line(exc.verify_message)})"
+    if isinstance(exc, ssl.SSLError):
+        return f"the TLS handshake failed ({_one_line(exc.reason or exc)})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "the server closed the connection"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, imaplib.IMAP4.abort):
+        return f"the connection broke ({_one_line(exc)})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return _one_line(exc) or type(exc).__name__
+
+
+def _check_aware(when: datetime, name: str) -> None:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime, not {when!r}")
+
+
+def _parse_message_id(header_block: bytes) -> str | None:
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(header_block)
+    value = parsed.get("Message-ID")
+    if value is None:
+        return None
+    # Folded or padded headers: Message-IDs hold no whitespace of their own.
+    text = "".join(str(value).split())
+    return text or None
+
+
+def _bracketed(message_id: str) -> str:
+    text = "".join(message_id.split())
+    if not text.startswith("<"):
+        text = f"<{text}>"
+    return text
+
+
+class Mailbox:
+    """One IMAP connection to the freelancer's mailbox.
+
+    `connect()` opens and logs in; every method afterwards raises only MailError subclasses
+    (ValueError for a caller's mistake). After MailUnreachable the connection is dropped:
+    call `connect()` again.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str,
+        username: str,
+        password: str | None,
+        *,
+        timeout: float = 60,
+    ) -> None:
+        if security not in SECURITIES:
+            raise ValueError(f"security must be one of {', '.join(SECURITIES)}, not {security!r}")
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self.capabilities: frozenset[str] = frozenset()
+        self._client: IMAPClient | None = None
+        self._selected: FolderState | None = None
+
+    def __repr__(self) -> str:
+        return f"Mailbox({self.username!r} at {self.where}, {self.security})"
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -- life cycle
+
+    def connect(self) -> None:
+        """Open the connection (TLS verified), log in, read the capabilities."""
+        self.close()
+        context = ssl.create_default_context()
+        try:
+            client = IMAPClient(
+                self.host,
+                self.port,
+                ssl=self.security == "tls",
+                ssl_context=context,
+                timeout=self.timeout,
+            )
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailUnreachable(
+                f"the IMAP server {self.where} could not be reached: "
+                f"{_reason(exc, self.timeout)}; frontdesk will try again"
+            ) from exc
+        self._client = client
+        try:
+            self._open(client, context)
+        except BaseException:
+            self._drop()
+            raise
+
+    def _open(self, client: IMAPClient, context: ssl.SSLContext) -> None:
+        with self._guard("start the session"):
+            # Aware INTERNALDATEs, in the offset the server gave, instead of naive local time.
+            client.normalise_times = False
+            if self.security == "starttls":
+                if not client.has_capability("STARTTLS"):
+                    raise MailError(
+                        f"the IMAP server {self.where} does not offer STARTTLS, so frontdesk "
+                        "will not send the password in clear: set mail.imap_security to "
+                        '"tls" or use a server that offers STARTTLS'
+                    )
+                client.starttls(context)
+            if self._password is not None:
+                try:
+                    if (self.username + self._password).isascii() or not client.has_capability(
+                        "AUTH=PLAIN"
+                    ):
+                        client.login(self.username, self._password)
+                    else:
+                        # LOGIN's strings are ASCII in imaplib; SASL PLAIN carries UTF-8.
+                        client.plain_login(self.username, self._password)
+                except LoginError as exc:
+                    # imapclient turns a connection lost during LOGIN into LoginError too.
+                    if isinstance(exc.__context__, imaplib.IMAP4.abort):
+                        raise exc.__context__ from None
+                    raise MailAuthError(
+                        f"the IMAP server {self.where} refused the login for "
+                        f"{self.username!r} ({_one_line(exc)}): check mail.username and "
+                        "mail.password_file"
+                    ) from None
+                except UnicodeError:
+                    raise MailAuthError(
+                        f"the IMAP server {self.where} offers no login that can carry the "
+                        "non-ASCII characters in mail.username or the password"
+                    ) from None
+            elif client._imap.state == "NONAUTH":
+                raise MailAuthError(
+                    f"the IMAP server {self.where} asks for a login but no password is "
+                    "configured: set mail.password_file"
+                )
+            self.capabilities = frozenset(_text(c).upper() for c in client.capabilities())
+        log.debug("IMAP %s: logged in as %s (%s)", self.where, self.username, self.security)
+
+    def close(self) -> None:
+        """Log out politely when possible; never raises."""
+        client, self._client = self._client, None
+        self._selected = None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:
+            with suppress(Exception):
+                client.shutdown()
+
+    def _drop(self) -> None:
+        """Forget a broken connection without talking to the server again."""
+        client, self._client = self._client, None
+        self._selected = None
+        if client is not None:
+            with suppress(Exception):
+                client.shutdown()
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[IMAPClient]:
+        """Yield the client; turn what it raises into MailError subclasses."""
+        client = self._client
+        if client is None:
+            raise MailUnreachable(
+                f"the connection to the IMAP server {self.where} is not open (it broke or was "
+                f"closed), so frontdesk cannot {doing}; reconnect first"
+            )
+        try:
+            yield client
+        except MailError:
+            raise
+        except (OSError, imaplib.IMAP4.abort) as exc:
+            self._drop()
+            raise MailUnreachable(
+                f"the connection to the IMAP server {self.where} failed while trying to "
+                f"{doing}: {_reason(exc, self.timeout)}; frontdesk will reconnect"
+            ) from exc
+        except imaplib.IMAP4.error as exc:
+            if _said_bye(client, exc):
+                self._drop()
+                raise MailUnreachable(
+                    f"the IMAP server {self.where} closed the connection while frontdesk tried "
+                    f"to {doing} ({_one_line(exc)}); frontdesk will reconnect"
+                ) from exc
+            raise MailError(
+                f"the IMAP server {self.where} refused to {doing}: {_one_line(exc)}"
+            ) from exc
+
+    # -- what the server offers
+
+    def supports_idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    def folders(self) -> list[str]:
+        with self._guard("list the folders") as client:
+            return [_text(name) for _flags, _delim, name in client.list_folders()]
+
+    def folder_exists(self, name: str) -> bool:
+        with self._guard(f"look for the folder {name!r}") as client:
+            return bool(client.folder_exists(name))
+
+    def _missing(self, folder: str, exc: MailError) -> MailError:
+        """FolderMissing when a refusal was about a folder that does not exist."""
+        if self._client is not None and not self.folder_exists(folder):
+            return FolderMissing(
+                f"the folder {folder!r} does not exist on the IMAP server {self.where} as "
+                f"{self.username!r}: check the folder names in the [mail] section"
+            )
+        return exc
+
+    # -- the selected folder
+
+    def select(self, folder: str) -> FolderState:
+        """SELECT read-write (frontdesk adds \\Answered); nothing else changes."""
+        try:
+            state = self._select(folder, readonly=False)
+        except MailUnreachable:
+            raise
+        except MailError as exc:
+            raise self._missing(folder, exc) from exc
+        self._selected = state
+        return state
+
+    def _select(self, folder: str, *, readonly: bool) -> FolderState:
+        with self._guard(f"open the folder {folder!r}") as client:
+            info = client.select_folder(folder, readonly=readonly)
+            uidnext = info.get(b"UIDNEXT")
+            if uidnext is None:
+                # UIDNEXT is required by RFC 3501 §6.3.1, but ask STATUS when it is missing.
+                uidnext = client.folder_status(folder, [b"UIDNEXT"]).get(b"UIDNEXT", 0)
+            permanent = {_text(f) for f in info.get(b"PERMANENTFLAGS", ())}
+            return FolderState(
+                name=folder,
+                uidvalidity=int(info.get(b"UIDVALIDITY", 0)),
+                uidnext=int(uidnext),
+                exists=int(info.get(b"EXISTS", 0)),
+                keywords_ok="\\*" in permanent,
+            )
+
+    def _need_selected(self, doing: str) -> FolderState:
+        if self._selected is None:
+            raise MailError(f"frontdesk tried to {doing} before opening a folder (a bug)")
+        return self._selected
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above last_uid, ascending."""
+        self._need_selected("search for new mail")
+        with self._guard("search for new mail") as client:
+            found = client.search(["UID", f"{last_uid + 1}:*"])
+        # "n:*" with n above the highest UID still matches the highest message (RFC 3501 §6.4.8).
+        return sorted(int(uid) for uid in found if int(uid) > last_uid)
+
+    def uids_since(self, since: datetime) -> list[int]:
+        """UIDs of messages whose INTERNALDATE is at or after since (aware), ascending."""
+        _check_aware(since, "since")
+        self._need_selected("search for recent mail")
+        # SEARCH SINCE compares dates only, in the server's zone: ask a day wider, then filter.
+        day = since.astimezone(UTC).date() - timedelta(days=1)
+        with self._guard("search for recent mail") as client:
+            candidates = sorted(int(uid) for uid in client.search(["SINCE", day]))
+        keep = []
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start : start + 500]
+            with self._guard("read arrival dates") as client:
+                data = client.fetch(chunk, ["INTERNALDATE"])
+            for uid in chunk:
+                when = data.get(uid, {}).get(b"INTERNALDATE")
+                if isinstance(when, datetime) and when.tzinfo is not None and when < since:
+                    continue
+                if uid in data:
+                    keep.append(uid)
+        return keep
+
+    def fetch(self, uids: Sequence[int], batch: int = 100) -> Iterator[Fetched]:
+        """Whole messages with BODY.PEEK[]: \\Seen stays as it was. Vanished UIDs are skipped."""
+        self._need_selected("read messages")
+        wanted = sorted({int(u) for u in uids})
+        for start in range(0, len(wanted), max(1, batch)):
+            chunk = wanted[start : start + max(1, batch)]
+            with self._guard(f"read messages {chunk[0]}..{chunk[-1]}") as client:
+                data = client.fetch(chunk, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None or b"BODY[]" not in item:
+                    continue
+                raw = item[b"BODY[]"]
+                when = item.get(b"INTERNALDATE")
+                yield Fetched(
+                    uid=uid,
+                    raw=bytes(raw) if raw is not None else b"",
+                    flags=tuple(_text(f) for f in item.get(b"FLAGS", ())),
+                    internaldate=when if isinstance(when, datetime) else None,
+                )
+
+    def message_ids(self, uids: Sequence[int]) -> dict[int, str]:
+        """UID -> Message-ID (with its angle brackets) of those messages that have one."""
+        self._need_selected("read Message-IDs")
+        wanted = sorted({int(u) for u in uids})
+        found: dict[int, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            with self._guard("read Message-IDs") as client:
+                data = client.fetch(chunk, [_HEADER_FIELDS])
+            for uid in chunk:
+                item = data.get(uid, {})
+                # Servers echo the section in their own spelling: match its start.
+                block = next(
+                    (v for k, v in item.items() if _text(k).upper().startswith("BODY[HEADER")),
+                    None,
+                )
+                if isinstance(block, bytes):
+                    message_id = _parse_message_id(block)
+                    if message_id:
+                        found[uid] = message_id
+        return found
+
+    def find_message_id(self, folder: str, message_id: str) -> list[int]:
+        """UIDs in folder whose Message-ID is message_id; the selected folder stays selected."""
+        wanted = _bracketed(message_id)
+        previous = self._selected
+        switch = previous is None or previous.name != folder
+        try:
+            if switch:
+                try:
+                    # EXAMINE: read-only, so looking cannot even clear \Recent there.
+                    self._selected = self._select(folder, readonly=True)
+                except MailUnreachable:
+                    raise
+                except MailError as exc:
+                    raise self._missing(folder, exc) from exc
+            with self._guard(f"search {folder!r} for {wanted}") as client:
+                hits = sorted(int(u) for u in client.search(["HEADER", "Message-ID", wanted]))
+            # SEARCH HEADER matches substrings: keep exact matches only.
+            ids = self.message_ids(hits) if hits else {}
+            return [uid for uid in hits if ids.get(uid) == wanted]
+        finally:
+            if switch and self._client is not None:
+                self._selected = None
+                if previous is not None:
+                    self.select(previous.name)
+
+    def add_flags(self, uid: int, flags: Sequence[str]) -> None:
+        """+FLAGS.SILENT on one message. Keywords the folder cannot keep are left out."""
+        state = self._need_selected("flag a message")
+        wanted = []
+        for flag in flags:
+            if flag.lower() == "\\deleted":
+                raise ValueError("frontdesk never deletes a client's message")
+            if not flag.startswith("\\") and not state.keywords_ok:
+                log.debug("%s cannot keep keyword %s: not stored", state.name, flag)
+                continue
+            wanted.append(flag)
+        if not wanted:
+            return
+        with self._guard(f"flag message {uid} in {state.name!r}") as client:
+            client.add_flags([uid], wanted, silent=True)
+
+    def append(
+        self,
+        folder: str,
+        raw: bytes,
+        flags: Sequence[str] = (),
+        when: datetime | None = None,
+    ) -> None:
+        """APPEND a message (our sent reply or a draft) to folder."""
+        if when is not None:
+            _check_aware(when, "when")
+        try:
+            with self._guard(f"store a message in {folder!r}") as client:
+                client.append(folder, raw, tuple(flags), msg_time=when)
+        except MailUnreachable:
+            raise
+        except MailError as exc:
+            raise self._missing(folder, exc) from exc
+
+    # -- waiting
+
+    def idle_wait(self, timeout: float, should_stop: Callable[[], bool] | None = None) -> bool:
+        """IDLE until the server reports a change, timeout seconds pass, or should_stop().
+
+        True when the server said something other than a keep-alive. Always leaves IDLE before
+        returning. A connection that died meanwhile raises MailUnreachable.
+        """
+        state = self._need_selected("wait for new mail")
+        if not self.supports_idle():
+            raise MailError(f"the IMAP server {self.where} does not support IDLE; poll instead")
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._guard(f"wait for new mail in {state.name!r}") as client:
+            while True:
+                early = _start_idle(client)
+                try:
+                    woke = early or _wait_for_input(client, deadline, should_stop)
+                finally:
+                    # imapclient's idle_check() reads with the socket non-blocking and breaks
+                    # on a response split across TCP segments (imapclient issue 519). Only
+                    # wait here; idle_done() reads every response whole, in blocking mode,
+                    # and raises on a closed connection, where idle_check() returns [].
+                    _text_done, responses = client.idle_done()
+                if early or any(_news(r) for r in responses):
+                    return True
+                stopped = should_stop is not None and should_stop()
+                if not woke or stopped or time.monotonic() >= deadline:
+                    return False
+                # Only a keep-alive ("* OK Still here"): IDLE again for the time that is left.
+
+    def noop(self) -> None:
+        with self._guard("keep the connection alive") as client:
+            client.noop()
+
+
+def _said_bye(client: IMAPClient, exc: BaseException) -> bool:
+    """Did the server end the session (untagged BYE), whatever error imapclient made of it?"""
+    untagged = getattr(getattr(client, "_imap", None), "untagged_responses", {}) or {}
+    return "BYE" in untagged or "* BYE" in str(exc)
+
+
+def _start_idle(client: IMAPClient) -> bool:
+    """Send IDLE and read up to the server's "+"; True if news came before it.
+
+    imapclient's idle() fails on an untagged response sent before the continuation, which
+    RFC 3501 §7 allows at any time (a message that arrived since the last command).
+    """
+    imap = client._imap
+    tag = imap._command("IDLE")
+    client._idle_tag = tag
+    news = False
+    while (line := imap._get_response()) is not None:
+        if imap.tagged_commands.get(tag):
+            typ, data = imap.tagged_commands.pop(tag)
+            raise imaplib.IMAP4.error(f"IDLE refused: {typ} {_one_line(b' '.join(data))}")
+        news = news or _news(_parse_untagged_response(line))
+    return news
+
+
+def _buffered(client: IMAPClient) -> bool:
+    """Has input already arrived (in imaplib's buffer, the TLS layer or the socket)?"""
+    sock = client.socket()
+    saved = sock.gettimeout()
+    try:
+        sock.settimeout(0.0)
+        # peek() returns buffered bytes, else tries one read that cannot block now.
+        return bool(client._imap.file.peek(1))
+    except (OSError, ValueError):
+        return False
+    finally:
+        sock.settimeout(saved)
+
+
+def _wait_for_input(
+    client: IMAPClient, deadline: float, should_stop: Callable[[], bool] | None
+) -> bool:
+    """Wait until the server sends something (True) or the deadline or should_stop (False)."""
+    poller = select.poll()
+    poller.register(client.socket().fileno(), select.POLLIN | select.POLLPRI)
+    while True:
+        if _buffered(client):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0 or (should_stop is not None and should_stop()):
+            return False
+        # With should_stop, wake every second to ask it.
+        step = min(left, 1.0) if should_stop is not None else left
+        if poller.poll(step * 1000):
+            return True
+
+
+def _news(response: Any) -> bool:
+    """An IDLE response that reports a change (EXISTS, EXPUNGE, FETCH, BYE...)."""
+    return not (isinstance(response, tuple) and response and response[0] in _KEEPALIVES)
+
+
+__all__ = [
+    "Fetched",
+    "FolderMissing",
+    "FolderState",
+    "MailAuthError",
+    "MailError",
+    "MailUnreachable",
+    "Mailbox",
+]
