@@ -17,8 +17,8 @@ the mirror's process alone. Every figure is printed beside its floor measured in
 - busy time over one week: Mirror.busy (skips by stored bounds) vs reading every object.
 - peak RSS of the measuring process vs its RSS before the first sync.
 
-Sections are functions in SECTIONS; a `--slots-cmd` section (warm/cold `frontdesk slots`) is to
-be added there once the CLI exists.
+- `frontdesk slots` through the installed command, cold (fresh state dir) and warm (mirror
+  synced), beside the command's own start-up; the pure offer computation beside sorting its input.
 """
 
 from __future__ import annotations
@@ -332,10 +332,74 @@ def section_busy_week(ctx: Context) -> None:
     )
 
 
-# Add a `--slots-cmd` section here once `frontdesk slots` exists: time the command warm (state
-# database already synced by section_cold) and cold (fresh state dir), each beside the
-# no-change sync floor. The Context gives the calendar URL, the work folder and the reps.
-SECTIONS: list[Callable[[Context], None]] = [section_cold, section_no_change, section_busy_week]
+SLOTS_CONFIG = """
+[freelancer]
+name = "Julie"
+email = "julie@example.org"
+timezone = "Europe/Paris"
+language = "fr"
+[calendar]
+url = "{url}"
+username = "{user}"
+password_file = "{secret}"
+[hours]
+monday = ["09:00-12:00", "13:00-18:00"]
+tuesday = ["09:00-12:00", "13:00-18:00"]
+wednesday = ["09:00-12:00", "13:00-18:00"]
+thursday = ["09:00-12:00", "13:00-18:00"]
+friday = ["09:00-12:00", "13:00-18:00"]
+[daemon]
+state_dir = "{state}"
+"""
+
+
+def section_slots(ctx: Context) -> None:
+    """`frontdesk slots` through the installed command, warm and cold; the pure computation."""
+    from rules.availability import offer
+    from rules.model import BookingPolicy, Freelancer, Hours, Policy, TimeRange
+
+    binary = str(Path(sys.executable).parent / "frontdesk")
+    secret = ctx.work / "slots-secret"
+    secret.write_text(PASSWORD)
+    secret.chmod(0o600)
+    state = Path(tempfile.mkdtemp(dir=ctx.work, prefix="slots-state-"))
+    config = ctx.work / "slots.toml"
+    config.write_text(SLOTS_CONFIG.format(url=ctx.url, user=USER, secret=secret, state=state))
+    command = [binary, "--config", str(config), "slots", "--from", f"{WEEK_START:%Y-%m-%d}"]
+
+    def run_slots() -> None:
+        subprocess.run(command, check=True, capture_output=True)
+
+    cold, _ = timed(run_slots)
+    warm = statistics.median(timed(run_slots)[0] for _ in range(max(3, min(ctx.reps, 7))))
+    start_up = statistics.median(
+        timed(lambda: subprocess.run([binary, "--help"], check=True, capture_output=True))[0]
+        for _ in range(3))
+    ctx.row("slots, cold", f"{cold:.2f} s", f"{start_up:.2f} s command start", cold / start_up,
+            "fresh state dir: full sync + busy time + offer")
+    ctx.row("slots, warm", f"{warm:.2f} s", f"{start_up:.2f} s command start", warm / start_up,
+            "mirror synced: one no-change REPORT + busy time + offer; target < 1 s")
+
+    mirror: Mirror = ctx.state["mirror"]
+    end = WEEK_START + timedelta(days=22)
+    busy = mirror.busy([ctx.url], WEEK_START, end, ME)
+    week = {d: (TimeRange(datetime.strptime("09:00", "%H:%M").time(),
+                          datetime.strptime("12:00", "%H:%M").time()),
+                TimeRange(datetime.strptime("13:00", "%H:%M").time(),
+                          datetime.strptime("18:00", "%H:%M").time())) for d in range(5)}
+    policy = Policy(Freelancer("Julie", "julie@example.org", timezone="Europe/Paris"),
+                    Hours(week), BookingPolicy())
+    pure = statistics.median(timed(lambda: offer(policy, busy, WEEK_START))[0]
+                             for _ in range(max(5, ctx.reps)))
+    copy = statistics.median(timed(lambda: sorted(busy, key=lambda b: b.start))[0]
+                             for _ in range(max(5, ctx.reps)))
+    ctx.row("pure slot computation", f"{pure * 1000:.1f} ms",
+            f"{copy * 1000:.2f} ms sorting busy", pure / copy if copy else None,
+            f"offer over 21 days, {len(busy)} busy intervals; target < 50 ms")
+
+
+SECTIONS: list[Callable[[Context], None]] = [
+    section_cold, section_no_change, section_busy_week, section_slots]
 
 
 # -- Processes ------------------------------------------------------------------------------------

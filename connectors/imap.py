@@ -75,7 +75,11 @@ def _text(value: Any) -> str:
 
 def _one_line(value: Any) -> str:
     """A server's or library's message squeezed onto one line, for use inside a sentence."""
-    return " ".join(_text(value).split()).rstrip(".")
+    text = " ".join(_text(value).split()).rstrip(".")
+    # imapclient words some errors as the repr of the server's bytes: b'[AUTHENTICATIONFAILED]'
+    if len(text) > 3 and text[:2] in ("b'", 'b"') and text[-1] == text[1]:
+        text = text[2:-1].rstrip(".")
+    return text
 
 
 def _reason(exc: BaseException, timeout: float) -> str:

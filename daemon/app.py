@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from connectors.caldav import AuthError, CalDAVError, CalendarConnection, NotFound
-from connectors.imap import MailAuthError, Mailbox, MailError
+from connectors.imap import Mailbox, MailError
 from connectors.smtp import SmtpSender
 from daemon.config import Config, MailSettings
 from daemon.errors import CalendarUnavailable, MailUnavailable
@@ -188,7 +188,5 @@ class PassReport:
 
 
 def explain_mail_error(mail: MailSettings, exc: Exception) -> str:
-    if isinstance(exc, MailAuthError):
-        return (f"the IMAP server {mail.imap_host} refused the username or password "
-                "(check mail.username and mail.password_file)")
-    return f"cannot use the mailbox on {mail.imap_host}:{mail.imap_port}: {exc}"
+    # the connector's sentences already name the server and the keys to check
+    return str(exc) or f"cannot use the mailbox on {mail.imap_host}:{mail.imap_port}"

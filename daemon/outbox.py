@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from connectors.imap import MailError, Mailbox
-from connectors.smtp import PermanentFailure, SmtpSender, TemporaryFailure
+from connectors.smtp import PermanentFailure, SmtpConfigError, SmtpSender, TemporaryFailure
 from daemon.config import MailSettings
 from daemon.faults import crash_point
 
@@ -130,8 +130,20 @@ class Outbox:
         try:
             self.sender().send(message, envelope_from=self.envelope_from,
                                recipients=[recipient])
+        except SmtpConfigError as exc:
+            # wrong password, no STARTTLS...: a person must fix the settings; every reply
+            # waits for that rather than failing for good
+            self.close()
+            log.error("cannot send: %s", exc)
+            return self._retry(message_id, str(exc))
         except TemporaryFailure as exc:
             self.close()
+            if exc.maybe_sent:
+                # the content went out before the connection broke: leave it `sending`, so the
+                # next pass looks in Sent (where its copy is) instead of sending it again
+                log.warning("reply to %s may have been sent (%s); not sent again", recipient,
+                            exc)
+                return Outcome(RETRY, str(exc))
             log.warning("reply to %s not sent yet (%s); will try again", recipient, exc)
             return self._retry(message_id, str(exc))
         except PermanentFailure as exc:

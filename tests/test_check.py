@@ -44,7 +44,8 @@ def test_each_wrong_setting_gets_one_clear_sentence(frontdesk_bin: str, tmp_path
     assert "Traceback" not in result.stderr
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert any("there is no calendar at" in line and "calendar.url" in line for line in failed)
-    assert any("IMAP" in line and "refused the username or password" in line for line in failed)
+    assert any("IMAP" in line and "refused the login" in line and "mail.password_file" in line
+               for line in failed)
     assert any("SMTP" in line and "mail.password_file" in line for line in failed)
 
 
