@@ -10,12 +10,13 @@ transaction: a crash leaves the previous state and token, and the next sync resu
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BOUNDS_ZONE_FACT = "mirror.bounds_zone"
+# busy_cache spans: a miss expands an object from a week before the window to 120 days after
+# its start, so the windows of the next weeks' passes (21-day horizons) are all hits
+CACHE_BEFORE = timedelta(days=7)
+CACHE_AHEAD = timedelta(days=120)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,11 @@ class Mirror:
                     "DELETE FROM objects WHERE collection = ? AND href = ?",
                     [(url, h) for h in result.deleted],
                 )
+            # cached busy intervals of objects that are gone (changed ones miss by their key)
+            self.conn.execute("DELETE FROM busy_cache WHERE collection = ? AND href NOT IN "
+                              "(SELECT href FROM objects WHERE collection = ?) AND href NOT IN "
+                              "(SELECT value FROM json_each(?))",
+                              (url, url, json.dumps([o.href for o in result.changed])))
             self.conn.executemany(_UPSERT, rows)
             self.conn.execute(
                 "INSERT INTO collections (url, sync_token, synced_at, role) VALUES (?, ?, ?, ?) "
@@ -194,16 +204,55 @@ class Mirror:
         """Busy intervals of every object of `urls` within [start, end), sorted by start. An
         object that cannot be read is reported once and skipped."""
         found: list[BusyInterval] = []
-        for collection, href, raw in list(self.objects_in_window(urls, start, end)):
+        lo, hi = start.timestamp(), end.timestamp()
+        who = ",".join(sorted(self_addresses))
+        objects = list(self.objects_in_window(urls, start, end))
+        cached = self._cached(urls)
+        fresh: list[tuple[str, str, str, float, float, str]] = []
+        for collection, href, raw in objects:
+            key = f"{zlib.crc32(raw)}:{len(raw)}:{self.zone.key}:{who}"
+            hit = cached.get((collection, href))
+            if hit is not None and hit[0] == key and hit[1] <= lo and hi <= hit[2]:
+                found += self._decode(hit[3], lo, hi)
+                continue
+            # a miss: expand over a span wide enough for the next windows too
+            span = (start - CACHE_BEFORE, max(end, start + CACHE_AHEAD))
             try:
-                found += busy_intervals(raw, start, end, self.zone, self_addresses)
+                intervals = busy_intervals(raw, span[0], span[1], self.zone, self_addresses)
             except MalformedObject as exc:
-                key = (collection, href, zlib.crc32(raw))
-                if key not in self._reported:
-                    self._reported.add(key)
+                report = (collection, href, zlib.crc32(raw))
+                if report not in self._reported:
+                    self._reported.add(report)
                     log.warning("skipping unreadable calendar object %s: %s", href, exc)
+                continue
+            encoded = json.dumps([[b.start.timestamp(), b.end.timestamp(), b.all_day, b.uid]
+                                  for b in intervals])
+            fresh.append((collection, href, key, span[0].timestamp(), span[1].timestamp(),
+                          encoded))
+            found += [b for b in intervals if b.start.timestamp() < hi and b.end.timestamp() > lo]
+        if fresh:
+            try:
+                with self._transaction():
+                    self.conn.executemany(
+                        "INSERT OR REPLACE INTO busy_cache (collection, href, key, span_start, "
+                        "span_end, intervals) VALUES (?, ?, ?, ?, ?, ?)", fresh)
+            except sqlite3.OperationalError as exc:  # a read-only or busy database: no cache
+                log.debug("busy cache not written: %s", exc)
         found.sort(key=lambda b: (b.start, b.end))
         return found
+
+    def _cached(self, urls: Sequence[str]) -> dict[tuple[str, str], tuple[str, float, float, str]]:
+        marks = ", ".join("?" * len(urls))
+        rows = self.conn.execute(
+            "SELECT collection, href, key, span_start, span_end, intervals FROM busy_cache "
+            f"WHERE collection IN ({marks})", list(urls))  # only placeholders are formatted in
+        return {(r[0], r[1]): (r[2], r[3], r[4], r[5]) for r in rows}
+
+    def _decode(self, encoded: str, lo: float, hi: float) -> list[BusyInterval]:
+        zone = self.zone
+        return [BusyInterval(datetime.fromtimestamp(a, zone), datetime.fromtimestamp(b, zone),
+                             bool(all_day), uid)
+                for a, b, all_day, uid in json.loads(encoded) if a < hi and b > lo]
 
     def get(self, url: str, href: str) -> tuple[str | None, bytes] | None:
         row = self.conn.execute(

@@ -34,6 +34,17 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (collection, href)
 );
 CREATE INDEX IF NOT EXISTS objects_window ON objects (collection, first_start, last_end);
+-- daemon/mirror.py: each object's busy intervals over a span, so that a window read again
+-- (every `slots`, every booking reply) does not parse and expand the iCalendar again
+CREATE TABLE IF NOT EXISTS busy_cache (
+    collection  TEXT NOT NULL,
+    href        TEXT NOT NULL,
+    key         TEXT NOT NULL,     -- the object's revision, zone and the freelancer's addresses
+    span_start  REAL NOT NULL,
+    span_end    REAL NOT NULL,
+    intervals   TEXT NOT NULL,     -- JSON [[start epoch, end epoch, all_day, uid], ...]
+    PRIMARY KEY (collection, href)
+);
 -- daemon/guard.py: invitations judged and acted on, one row per revision
 CREATE TABLE IF NOT EXISTS invitations (
     uid           TEXT NOT NULL,

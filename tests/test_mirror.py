@@ -474,3 +474,36 @@ def test_bounds_are_recomputed_when_the_freelancers_zone_changes(
     day = datetime(2025, 3, 17, tzinfo=kiritimati)
     busy = mirror.busy([calendar_url], day, day + timedelta(days=1), ME)
     assert [(b.start, b.end) for b in busy] == [(day.replace(hour=9), day.replace(hour=10))]
+
+
+# -- the busy-time cache: the same answer as reading the objects, for any window ---------------
+
+
+def test_busy_cache_answers_exactly_what_parsing_answers(
+    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: sqlite3.Connection
+) -> None:
+    from connectors.ical import busy_intervals
+
+    radicale.put_event(calendar_url, "once.ics", event("once", at(3, 9)))
+    radicale.put_event(calendar_url, "weekly.ics", event("weekly", at(4, 10), rrule="FREQ=WEEKLY"))
+    with connect(calendar_url) as conn:
+        mirror.sync(calendar_url, conn)
+        windows = [(at(1, 0), at(22, 0)), (at(2, 12), at(9, 0)), (at(20, 0), at(31, 0)),
+                   (at(1, 0) - timedelta(days=30), at(1, 0)), (at(1, 0), at(1, 0) + timedelta(
+                       days=300))]
+        for start, end in windows:
+            expected = sorted(
+                (b for _, _, raw in mirror.objects_in_window([calendar_url], start, end)
+                 for b in busy_intervals(raw, start, end, ZONE, ME)),
+                key=lambda b: (b.start, b.end))
+            first = mirror.busy([calendar_url], start, end, ME)
+            again = mirror.busy([calendar_url], start, end, ME)  # from the cache
+            assert first == again == expected, (start, end)
+        assert db.execute("SELECT count(*) FROM busy_cache").fetchone()[0] == 2
+        # a change on the server misses the cache; a deletion drops its row
+        radicale.put_event(calendar_url, "once.ics", event("once", at(5, 15)))
+        radicale.delete(calendar_url + "weekly.ics")
+        mirror.sync(calendar_url, conn)
+        (moved,) = mirror.busy([calendar_url], at(1, 0), at(22, 0), ME)
+        assert moved.start == at(5, 15)
+        assert db.execute("SELECT count(*) FROM busy_cache").fetchone()[0] == 1
