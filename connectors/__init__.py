@@ -1,1 +1,1 @@
-"""Thin adapters: CalDAV, iCalendar, IMAP, SMTP turned into plain records, and actions carried out."""
+"""Thin adapters: CalDAV, iCalendar, IMAP, SMTP turned into plain records; actions done."""

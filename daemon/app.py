@@ -73,7 +73,7 @@ class Service:
             return
         try:
             for table in ("collections", "objects"):
-                rows = source.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+                rows = source.execute(f"SELECT * FROM {table}").fetchall()
                 if rows:
                     marks = ", ".join("?" * len(rows[0].keys()))
                     cols = ", ".join(rows[0].keys())

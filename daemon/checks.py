@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from connectors.caldav import CalDAVError, CalendarConnection
-
 from daemon.app import explain_caldav_error
 from daemon.config import Config
 

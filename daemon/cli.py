@@ -145,10 +145,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_slots(config: Config, args: argparse.Namespace) -> int:
-    from rules.replies import format_slot
-
     from daemon import app
     from rules.availability import bookable_slots, offer
+    from rules.replies import format_slot
 
     zone = config.policy.zone
     if args.from_date:

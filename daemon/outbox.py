@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from connectors.imap import MailError, Mailbox
+from connectors.imap import Mailbox, MailError
 from connectors.smtp import PermanentFailure, SmtpConfigError, SmtpSender, TemporaryFailure
 from daemon.config import MailSettings
 from daemon.faults import crash_point

@@ -84,17 +84,17 @@ log_level = "info"
     if mail is not None:
         account = mail
         mail_secret = folder / "mail-password"
-        mail_secret.write_text(getattr(account, "password") + "\n")
+        mail_secret.write_text(account.password + "\n")
         mail_secret.chmod(0o600)
         text += f"""
 [mail]
 imap_host = "127.0.0.1"
-imap_port = {getattr(account, "imap_port")}
+imap_port = {account.imap_port}
 imap_security = "none"
 smtp_host = "127.0.0.1"
-smtp_port = {getattr(account, "smtp_port")}
+smtp_port = {account.smtp_port}
 smtp_security = "none"
-username = "{getattr(account, "address")}"
+username = "{account.address}"
 password_file = "{mail_secret}"
 inbox = "INBOX"
 sent_folder = "Sent"

@@ -134,7 +134,7 @@ def test_declines_what_is_outside_and_leaves_the_rest(
         event = next(iter(cal.walk("VEVENT")))
         by_uid.setdefault(str(event["UID"]), []).append((cal, text, event))
         assert "lun." in text or "Mon" in text  # the working days are stated
-    for name, uid in declined.items():
+    for uid in declined.values():
         (cal, text, event), = by_uid[uid]
         assert_rfc5546_reply(cal, uid, 0, recurrence=False)
     (cal, text, event), = by_uid[series_uid]

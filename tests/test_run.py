@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import JULIE, invitation, local, next_weekday, write_config
+from helpers import invitation, local, next_weekday, write_config
 from test_inbox_e2e import client_mail, deliver
 
 pytestmark = pytest.mark.servers
