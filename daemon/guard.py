@@ -204,6 +204,17 @@ class Guard:
         self._send(key, message, report)
         return True
 
+    def preview(self, item: CalendarItem, now: datetime,
+                request_raw: bytes) -> EmailMessage | None:
+        """The iMIP decline that would be sent for this item, if it would be declined."""
+        decision = decide(item, self.policy, self.busy(now), now, language="en")
+        if not isinstance(decision, Decline):
+            return None
+        try:
+            return self._imip(decision, request_raw, now)
+        except (ValueError, MalformedObject):
+            return None
+
     def _imip(self, decision: Decline, request_raw: bytes, now: datetime) -> EmailMessage:
         item = decision.item
         freelancer = self.policy.freelancer

@@ -356,9 +356,15 @@ def explain_message(service: Service, raw: bytes, now: datetime) -> tuple[list[s
     elif isinstance(decision, Invitation):
         lines.append(f"decision: invitation: {decision.reason}")
         horizon_end = now + timedelta(days=service.config.policy.booking.horizon_days)
+        replies: list[str] = []
         for _method, ics in decision.parts:
             for item in calendar_items(ics, now, horizon_end, service.config.policy.zone):
                 guard.judge(item, now, None, GuardReport(), request_raw=ics.encode("utf-8"))
+                imip = guard.preview(item, now, ics.encode("utf-8"))
+                if imip is not None:
+                    replies.append(imip.as_string())
+        if replies:
+            return lines, "\n".join(replies)
     else:
         kind = "ignore" if isinstance(decision, Ignore) else "leave for review"
         lines.append(f"decision: {kind}: {decision.reason}")
