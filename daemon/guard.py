@@ -86,6 +86,7 @@ class Guard:
         self.dry_run = dry_run
         self.emit = emit
         self._busy: list[BusyInterval] | None = None
+        self._marks: list[tuple[str, str, str, str]] = []
 
     # -- the calendar pass --
 
@@ -96,6 +97,14 @@ class Guard:
             self.resume(report)
         url = self.config.calendar.url
         horizon_end = now + timedelta(days=self.policy.booking.horizon_days)
+        try:
+            self._judge_all(url, now, horizon_end, report)
+        finally:
+            self._flush_marks()
+        return report
+
+    def _judge_all(self, url: str, now: datetime, horizon_end: datetime,
+                   report: GuardReport) -> None:
         for href, etag, raw in self._unjudged(url, now):
             try:
                 items = calendar_items(raw, now, horizon_end, self.policy.zone)
@@ -109,7 +118,6 @@ class Guard:
                 complete = self.judge(item, now, stored, report) and complete
             if complete:
                 self._mark_judged(url, href, etag)
-        return report
 
     def _unjudged(self, url: str, now: datetime) -> Iterable[tuple[str, str | None, bytes]]:
         rows = self.db.execute(
@@ -120,10 +128,26 @@ class Guard:
         return [(str(r["href"]), r["etag"], bytes(r["raw"])) for r in rows]
 
     def _mark_judged(self, url: str, href: str, etag: str | None) -> None:
+        """Remember that this revision was judged; written with the pass's other marks.
+
+        Only while it is still the stored revision: after our own PUT the object has a newer
+        ETag, already marked, which an older mark must not overwrite."""
         if self.dry_run or etag is None:
             return
-        self.db.execute("UPDATE objects SET judged_etag = ? WHERE collection = ? AND href = ?",
-                        (etag, url, href))
+        self._marks.append((etag, url, href, etag))
+
+    def _flush_marks(self) -> None:
+        if not self._marks:
+            return
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany("UPDATE objects SET judged_etag = ? WHERE collection = ? AND "
+                                "href = ? AND etag = ?", self._marks)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self._marks.clear()
 
     def busy(self, now: datetime) -> list[BusyInterval]:
         if self._busy is None:
@@ -259,6 +283,7 @@ class Guard:
                 decision = again
                 continue
             self.service.mirror.put_local(current.url, current.href, etag, new_raw)
+            self._busy = None  # the declined time is free again for what this pass offers
             if etag is not None:
                 self._mark_judged(current.url, current.href, etag)
             return True

@@ -94,9 +94,8 @@ class Inbox:
         recipient = recipient_of(msg)
         freelancer = self.policy.freelancer
         if decision.kind == "booking":
-            busy = self.service.busy(now - timedelta(days=1),
-                                     now + timedelta(days=self.policy.booking.horizon_days + 2))
-            slots = offer(self.policy, busy, now)
+            # the pass's busy time, read once (the guard's window covers the whole horizon)
+            slots = offer(self.policy, self.guard.busy(now), now)
             text = booking_reply(self.policy, language=decision.language,
                                  client_name=msg.from_name, original_subject=msg.subject,
                                  slots=slots, template_dir=self.config.daemon.templates_dir)
