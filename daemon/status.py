@@ -22,6 +22,10 @@ def _local(text: str | None, config: Config) -> str:
     return when.astimezone(config.policy.zone).strftime("%Y-%m-%d %H:%M")
 
 
+def plural(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def today_counts(db: sqlite3.Connection, config: Config) -> dict[str, int]:
     zone = config.policy.zone
     midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -50,14 +54,11 @@ def summary_line(db: sqlite3.Connection, config: Config) -> str:
     """The one line systemd shows as STATUS=."""
     counts = today_counts(db, config)
     synced = get_fact(db, "calendar_synced_at")
-    sent = counts.get("sent", 0)
     parts = [f"calendar synced {_local(synced, config)[-5:]}" if synced else "calendar not synced"]
-    parts.append(f"today: {sent} repl{'y' if sent == 1 else 'ies'}")
-    declined = counts.get("declined", 0)
-    parts.append(f"{declined} invitation{'' if declined == 1 else 's'} declined")
-    drafted = counts.get("drafted", 0)
-    if drafted:
-        parts.append(f"{drafted} draft{'' if drafted == 1 else 's'}")
+    parts.append("today: " + plural(counts.get("sent", 0), "reply", "replies"))
+    parts.append(plural(counts.get("declined", 0), "invitation", "invitations") + " declined")
+    if counts.get("drafted", 0):
+        parts.append(plural(counts["drafted"], "draft", "drafts"))
     return ", ".join(parts)
 
 
@@ -78,10 +79,13 @@ def status_lines(config: Config) -> Iterator[str]:
         else:
             yield "last mail:        none handled yet"
         counts = today_counts(db, config)
-        yield (f"today:            {counts.get('sent', 0)} replies sent, "
-               f"{counts.get('drafted', 0)} drafted, {counts.get('declined', 0)} invitations "
-               f"declined, {counts.get('mail_ignored', 0)} emails ignored, "
-               f"{counts.get('review', 0) + counts.get('mail_review', 0)} left for review")
+        reviewed = counts.get("review", 0) + counts.get("mail_review", 0)
+        yield ("today:            " + ", ".join([
+            plural(counts.get("sent", 0), "reply", "replies") + " sent",
+            plural(counts.get("drafted", 0), "draft", "drafts") + " filed",
+            plural(counts.get("declined", 0), "invitation", "invitations") + " declined",
+            plural(counts.get("mail_ignored", 0), "email", "emails") + " ignored",
+            f"{reviewed} left for review"]))
         drafts = db.execute("SELECT COUNT(*) FROM replies WHERE state = 'drafted'").fetchone()[0]
         if drafts:
             yield f"drafts waiting:   {drafts} (mode = \"draft\": review them in your mail app)"

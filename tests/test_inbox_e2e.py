@@ -226,3 +226,38 @@ def test_corpus_mail_gets_no_booking_reply(desk: Path, mail_account: object,
     for env in sink.messages:  # only iMIP declines may go out, never a booking reply
         msg = email.message_from_bytes(env.content, policy=email.policy.default)
         assert msg.get_content_type() == "multipart/alternative", (env.rcpt_tos, out)
+
+
+def test_new_uidvalidity_answers_nothing_twice(desk: Path, mail_account: object) -> None:
+    """RFC 3501 2.3.1.1: a new UIDVALIDITY renumbers every message; what was handled is known
+    by Message-ID and is not answered again, what is new is."""
+    import sqlite3
+
+    server, sink = mail_account.server, mail_account.sink  # type: ignore[attr-defined]
+    deliver(server, client_mail("first@client.example", "Rendez-vous",
+                                "Bonjour, un rendez-vous la semaine prochaine ?"))
+    assert "replied" in run_ok(desk)
+    state = desk.parent / "state" / "frontdesk.sqlite3"
+    with sqlite3.connect(state) as db:  # as if the server had rebuilt the mailbox
+        db.execute("UPDATE mailboxes SET uidvalidity = uidvalidity + 1000, last_uid = 99999")
+    deliver(server, client_mail("second@client.example", "Appointment",
+                                "Hello, can I book a session next week?"))
+    out = run_ok(desk)
+    assert "second@client.example" in out and "first@client.example" not in out
+    assert len(outgoing(sink, "first@client.example")) == 1
+    assert len(outgoing(sink, "second@client.example")) == 1
+
+
+def test_status_tells_what_was_done(desk: Path, mail_account: object,
+                                    frontdesk_bin: str) -> None:
+    server = mail_account.server  # type: ignore[attr-defined]
+    deliver(server, client_mail("marie@client.example", "Rendez-vous",
+                                "Bonjour, avez-vous des disponibilités ?"))
+    deliver(server, client_mail("news@shop.example", "Sale", "Buy",
+                                headers={"List-Id": "<sale.shop.example>"}))
+    run_ok(desk)
+    result = run(frontdesk_bin, desk, "status")
+    assert result.returncode == 0, result.stderr
+    assert "1 reply sent" in result.stdout and "1 email ignored" in result.stdout
+    assert "last mail:" in result.stdout and "calendar synced:" in result.stdout
+    assert "recent failures:  none" in result.stdout
