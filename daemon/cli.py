@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # icalendar warns on every vendor-prefixed TZID it maps; connectors/ical resolves those
+    # itself and logs what it cannot, so the warning is only noise on a user's terminal
+    warnings.filterwarnings("ignore", message=".*TZID.*", category=UserWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging("debug" if args.verbose else "info")
