@@ -26,9 +26,11 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import _parse_untagged_response
 
+from connectors.net import SECURITIES, connection_reason, fallback_reason
+from connectors.net import one_line as _one_line
+
 log = logging.getLogger(__name__)
 
-SECURITIES = ("tls", "starttls", "none")
 # Server keep-alives during IDLE ("* OK Still here"): not news about the mailbox.
 _KEEPALIVES = (b"OK",)
 _HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
@@ -73,32 +75,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _one_line(value: Any) -> str:
-    """A server's or library's message squeezed onto one line, for use inside a sentence."""
-    text = " ".join(_text(value).split()).rstrip(".")
-    # imapclient words some errors as the repr of the server's bytes: b'[AUTHENTICATIONFAILED]'
-    if len(text) > 3 and text[:2] in ("b'", 'b"') and text[-1] == text[1]:
-        text = text[2:-1].rstrip(".")
-    return text
-
-
 def _reason(exc: BaseException, timeout: float) -> str:
     """Why a connection failed, in a few words."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"its TLS certificate could not be verified ({_one_line(exc.verify_message)})"
-    if isinstance(exc, ssl.SSLError):
-        return f"the TLS handshake failed ({_one_line(exc.reason or exc)})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "the connection was refused"
-    if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return "the server closed the connection"
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g} s"
     if isinstance(exc, imaplib.IMAP4.abort):
         return f"the connection broke ({_one_line(exc)})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return _one_line(exc) or type(exc).__name__
+    return connection_reason(exc, timeout) or fallback_reason(exc)
 
 
 def _check_aware(when: datetime, name: str) -> None:

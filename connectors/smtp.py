@@ -20,9 +20,11 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import Self
 
+from connectors.net import SECURITIES, connection_reason, fallback_reason
+from connectors.net import one_line as _one_line
+
 log = logging.getLogger(__name__)
 
-SECURITIES = ("tls", "starttls", "none")
 
 
 class SendError(Exception):
@@ -56,27 +58,12 @@ class _Dropped(Exception):
     """The server went away before DATA: nothing was delivered, the send may be tried again."""
 
 
-def _one_line(value: object) -> str:
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return " ".join(text.split()).rstrip(".")
-
-
 def _reason(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"its TLS certificate could not be verified ({_one_line(exc.verify_message)})"
-    if isinstance(exc, ssl.SSLError):
-        return f"the TLS handshake failed ({_one_line(exc.reason or exc)})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "the connection was refused"
-    if isinstance(exc, ConnectionResetError | BrokenPipeError | smtplib.SMTPServerDisconnected):
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "the server closed the connection"
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g} s"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"it answered {exc.smtp_code} {_one_line(exc.smtp_error)}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return _one_line(exc) or type(exc).__name__
+    return connection_reason(exc, timeout) or fallback_reason(exc)
 
 
 class SmtpSender:

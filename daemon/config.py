@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from connectors.net import SECURITIES
 from rules.model import (
     LANGUAGES,
     WEEKDAYS,
@@ -37,7 +38,6 @@ from rules.model import (
     TimeRange,
 )
 
-SECURITY = ("tls", "starttls", "none")
 DEFAULT_PORTS = {"imap": {"tls": 993, "starttls": 143, "none": 143},
                  "smtp": {"tls": 465, "starttls": 587, "none": 25}}
 
@@ -597,8 +597,8 @@ class _Validator:
     def mail(self, own_email: str) -> MailSettings:
         name = "mail"
         sec = self.section(name)
-        imap_security = self.choice(sec, name, "imap_security", SECURITY, "tls")
-        smtp_security = self.choice(sec, name, "smtp_security", SECURITY, "tls")
+        imap_security = self.choice(sec, name, "imap_security", SECURITIES, "tls")
+        smtp_security = self.choice(sec, name, "smtp_security", SECURITIES, "tls")
         imap_host = self.get(sec, name, "imap_host", str) or ""
         smtp_host = self.get(sec, name, "smtp_host", str) or ""
         for proto, host, security in (("imap", imap_host, imap_security),
