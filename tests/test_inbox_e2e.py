@@ -8,6 +8,7 @@ import email.policy
 import imaplib
 import os
 import re
+import sys
 import uuid
 from datetime import datetime
 from email.message import EmailMessage
@@ -94,13 +95,14 @@ def desk(tmp_path: Path, radicale: object, calendar_url: str, mail_account: obje
     return config
 
 
-def run_ok(config: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    from conftest import REPO
+def installed() -> str:
+    """The installed console script beside this interpreter (as the frontdesk_bin fixture)."""
+    candidate = Path(sys.executable).parent / "frontdesk"
+    return str(candidate) if candidate.exists() else "frontdesk"
 
-    binary = str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "frontdesk")
-    if not Path(binary).exists():
-        binary = "frontdesk"
-    result = run(binary, config, "once", *args, env=env)
+
+def run_ok(config: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = run(installed(), config, "once", *args, env=env)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
@@ -166,10 +168,7 @@ def test_crash_between_smtp_and_ledger_sends_no_second_reply(
     deliver(server, client_mail("marie@client.example", "Disponibilités",
                                       "Bonjour, avez-vous des disponibilités ?"))
     env = dict(os.environ, FRONTDESK_CRASH_AT="after-smtp")
-    from conftest import REPO
-
-    binary = str(REPO / ".venv" / "bin" / "frontdesk")
-    crashed = run(binary if Path(binary).exists() else "frontdesk", desk, "once", env=env)
+    crashed = run(installed(), desk, "once", env=env)
     assert crashed.returncode == 137
     assert len(outgoing(sink, "marie@client.example")) == 1
     out = run_ok(desk)
