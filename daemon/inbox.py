@@ -22,7 +22,16 @@ from connectors.imap import FolderState, Mailbox, MailError
 from connectors.mailparse import MalformedMessage, parse_message
 from connectors.outbound import build_reply, reply_message_id
 from rules.availability import offer
-from rules.mail import Answer, Ignore, InboundMessage, Invitation, Review, classify
+from rules.mail import (
+    RATE_WINDOW,
+    Answer,
+    Ignore,
+    InboundMessage,
+    Invitation,
+    Review,
+    classify,
+    rate_limit,
+)
 from rules.replies import booking_reply, objection_reply
 
 if TYPE_CHECKING:
@@ -32,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RATE_WINDOW = timedelta(hours=24)
-MAX_REPLIES_PER_SENDER = 3  # a day, whatever the kind: the last guard against mail loops
 KEYWORD = "$Frontdesk"
 
 
@@ -295,12 +302,8 @@ class Inbox:
 
     def _rate_limited(self, outbox: Outbox, recipient: str, kind: str, now: datetime) -> str:
         since = now - RATE_WINDOW
-        if outbox.recent_count(recipient, since, kind) >= 1:
-            return f"{recipient} already got a {kind} reply in the last 24 hours"
-        if outbox.recent_count(recipient, since) >= MAX_REPLIES_PER_SENDER:
-            return (f"{recipient} already got {MAX_REPLIES_PER_SENDER} automatic replies in the "
-                    "last 24 hours")
-        return ""
+        return rate_limit(recipient, kind, outbox.recent_count(recipient, since, kind),
+                          outbox.recent_count(recipient, since)) or ""
 
     def _flag_answered(self, box: Mailbox, state: FolderState, uid: int) -> None:
         flags = ["\\Answered", KEYWORD] if state.keywords_ok else ["\\Answered"]

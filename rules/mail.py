@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from rules.model import Policy
@@ -669,3 +669,20 @@ def classify(
     words = ", ".join(fired)
     what = "a price objection" if kind == "objection" else "a booking request"
     return Answer(kind=kind, language=language, fired=fired, reason=f"{what} ({words})")
+
+
+# -- How often one sender is answered (RFC 5230 4.2; the issue's mail-loop bound) --------------
+
+RATE_WINDOW = timedelta(hours=24)
+MAX_REPLIES_PER_SENDER = 3  # a day, whatever the kind: the last guard against mail loops
+
+
+def rate_limit(recipient: str, kind: str, same_kind: int, any_kind: int) -> str | None:
+    """Why no automatic reply may go to `recipient` now, given how many it got in the last
+    RATE_WINDOW of this kind and of any kind; None when one may."""
+    if same_kind >= 1:
+        return f"{recipient} already got a {kind} reply in the last 24 hours"
+    if any_kind >= MAX_REPLIES_PER_SENDER:
+        return (f"{recipient} already got {MAX_REPLIES_PER_SENDER} automatic replies in the "
+                "last 24 hours")
+    return None

@@ -766,3 +766,16 @@ def test_repaired_headers_turn_an_answer_into_a_review() -> None:
     assert isinstance(decision, Review)
     assert "headers" in decision.reason
     assert isinstance(classify(mail(headers_ok=False, text="Merci !", subject=""), POLICY), Ignore)
+
+
+# -- rate: one reply per sender per kind a day, never more than 3 a day (RFC 5230 4.2) ----------
+
+
+def test_rate_limit_one_per_kind_and_three_in_all() -> None:
+    from rules.mail import MAX_REPLIES_PER_SENDER, rate_limit
+
+    assert rate_limit("a@x.example", "booking", 0, 0) is None
+    assert "booking reply" in (rate_limit("a@x.example", "booking", 1, 1) or "")
+    assert rate_limit("a@x.example", "objection", 0, 2) is None
+    assert "3 automatic replies" in (
+        rate_limit("a@x.example", "objection", 0, MAX_REPLIES_PER_SENDER) or "")
