@@ -24,7 +24,6 @@ import random
 import shutil
 import signal
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -55,6 +54,7 @@ from daemon.localservers.mail import (  # noqa: E402
     _Handler,
     imap_server,
 )
+from daemon.localservers.notify import NotifyListener  # noqa: E402
 from daemon.localservers.radicale import RadicaleServer  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -680,43 +680,15 @@ def once(config: Path, *args: str, timeout: float = 1800) -> OnceResult:
     return OnceResult(seconds, result.stdout, result.stderr)
 
 
-class Notifications:
-    """A NOTIFY_SOCKET recording what the service tells systemd (with monotonic times)."""
+class Notifications(NotifyListener):
+    """The shared listener; wait_for answers the monotonic time the line arrived."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = str(folder / f"notify-{time.monotonic_ns()}.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.seen: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536).decode()
-            except (TimeoutError, OSError):
-                continue
-            at = time.monotonic()
-            self.seen.extend((at, line) for line in data.split("\n"))
-
-    def wait_for(self, prefix: str, timeout: float = 120) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, line in list(self.seen):
-                if line.startswith(prefix):
-                    return at
-            time.sleep(0.02)
-        raise TimeoutError(f"no {prefix!r} from the service; saw {self.seen[-5:]}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+    def wait_for(self, prefix: str, timeout: float = 120,  # type: ignore[override]
+                 alive: Callable[[], bool] | None = None) -> float:
+        super().wait_for(prefix, timeout, alive)
+        found = self.first(prefix)
+        assert found is not None
+        return found[0]
 
 
 class RunProcess:

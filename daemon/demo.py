@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -194,26 +193,6 @@ class Console:
             print(textwrap.indent(body.rstrip(), "   "), flush=True)
 
 
-def _notify_socket(folder: Path) -> tuple[socket.socket, str]:
-    path = str(folder / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(0.5)
-    return sock, path
-
-
-def _wait_ready(sock: socket.socket, proc: subprocess.Popen[str], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        with contextlib.suppress(TimeoutError, socket.timeout):
-            data = sock.recv(4096).decode(errors="replace")
-            if "READY=1" in data.split("\n"):
-                return True
-    return False
-
-
 def _frontdesk_command() -> list[str]:
     exe = Path(sys.argv[0])
     if exe.name == "frontdesk" and exe.exists():
@@ -231,6 +210,7 @@ def _reply_text(msg: EmailMessage) -> str:
 def run_demo(*, wait: bool = True, timeout: float = 60.0) -> int:
     try:
         from daemon.localservers.mail import PymapServer, SmtpSink
+        from daemon.localservers.notify import NotifyListener
         from daemon.localservers.radicale import RadicaleServer
     except ImportError as exc:  # pragma: no cover - only without the demo extras
         raise UserError(f"the demo needs its servers: pip install 'frontdesk[demo]' ({exc})"
@@ -267,9 +247,8 @@ def run_demo(*, wait: bool = True, timeout: float = 60.0) -> int:
                           f"  {d:%a %d %b} {s}-{e}  {t}" for _, t, d, s, e in booked)
                       + f"\nIn her calendar, an invitation from {ORGANIZER}: 'Weekly sync', "
                       f"Saturday {sat:%d %b} 10:00.\nConfiguration: {config}")
-        notify, notify_path = _notify_socket(folder)
-        stack.callback(notify.close)
-        env = dict(os.environ, NOTIFY_SOCKET=notify_path, PYTHONUNBUFFERED="1")
+        notify = stack.enter_context(NotifyListener(folder))
+        env = dict(os.environ, NOTIFY_SOCKET=notify.path, PYTHONUNBUFFERED="1")
         env.pop("JOURNAL_STREAM", None)
         proc = subprocess.Popen([*_frontdesk_command(), "--config", str(config), "run"],
                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
@@ -277,8 +256,10 @@ def run_demo(*, wait: bool = True, timeout: float = 60.0) -> int:
         stack.callback(_stop, proc)
         lines: list[str] = []
         threading.Thread(target=_relay, args=(proc, console, lines), daemon=True).start()
-        if not _wait_ready(notify, proc, timeout=30):
-            raise UserError("frontdesk run did not become ready; see its log above")
+        try:
+            notify.wait_for("READY=1", 60, alive=lambda: proc.poll() is None)
+        except TimeoutError:
+            raise UserError("frontdesk run did not become ready; see its log above") from None
         console.say("\nfrontdesk run is up (systemd READY=1). Sending it five emails ...")
         for sender, msg in sample_mail():
             with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as smtp:

@@ -7,54 +7,29 @@ import email
 import email.policy
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from helpers import invitation, local, next_weekday, write_config
 from test_inbox_e2e import client_mail, deliver
 
+from daemon.localservers.notify import NotifyListener
+
 pytestmark = pytest.mark.servers
 
 
-class Notifications:
-    """A NOTIFY_SOCKET that records what the service says to systemd."""
+class Notifications(NotifyListener):
+    """The shared listener; a missing notification fails the test with what was seen."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = str(folder / f"notify-{time.monotonic_ns()}.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.seen: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536).decode()
-            except (TimeoutError, OSError):
-                continue
-            self.seen.extend(data.split("\n"))
-
-    def wait_for(self, prefix: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.seen):
-                if line.startswith(prefix):
-                    return line
-            time.sleep(0.05)
-        raise AssertionError(f"no {prefix!r} from the service; saw {self.seen[-10:]}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
+    def wait_for(self, prefix: str, timeout: float = 30,
+                 alive: Callable[[], bool] | None = None) -> str:
+        try:
+            return super().wait_for(prefix, timeout, alive)
+        except TimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
 
 class Service:
@@ -135,7 +110,7 @@ def test_answers_mail_and_declines_invitations_while_running(
     assert "Traceback" not in out
     assert "replied (booking, fr) to marie@client.example" in out
     assert "declined 'Weekly sync'" in out
-    assert "STOPPING=1" in service.notify.seen
+    assert "STOPPING=1" in service.notify.lines()
 
 
 def test_sigterm_while_idle_exits_zero(setup: tuple[Path, object, str], frontdesk_bin: str,
