@@ -173,8 +173,8 @@ class Guard:
                 log.debug("%s", describe(decision, "left"))
             return True
         key = (item.uid, item.recurrence_id or "", item.sequence)
-        row = self.db.execute("SELECT state, decision FROM invitations WHERE uid = ? AND "
-                              "recurrence_id = ? AND sequence = ?", key).fetchone()
+        row = self.db.execute("SELECT state, decision, href FROM invitations WHERE uid = ? "
+                              "AND recurrence_id = ? AND sequence = ?", key).fetchone()
         if isinstance(decision, Review):
             if row is None:
                 self._emit(report, describe(decision, "left for review"))
@@ -183,6 +183,11 @@ class Guard:
                     self._ledger_insert(key, "review", DONE, decision, stored, None)
             return True
         # a decline
+        if row is not None and row["state"] == DONE and row["href"] is None \
+                and stored is not None and not self.dry_run:
+            # declined by email before it reached the calendar: the organizer has the REPLY;
+            # only the freelancer's own copy still says NEEDS-ACTION
+            return self._catch_up_stored(decision, key, stored, now)
         if row is not None and row["state"] in (DONE, FAILED):
             return True
         if self.config.mail is None:
@@ -238,6 +243,21 @@ class Guard:
             return self._imip(decision, request_raw, now)
         except (ValueError, MalformedObject):
             return None
+
+    def _catch_up_stored(self, decision: Decline, key: tuple[str, str, int], stored: Stored,
+                         now: datetime) -> bool:
+        try:
+            if not self._store_declined(decision, stored, now):
+                return True
+        except CalDAVError as exc:
+            log.warning("could not mark %r declined in the calendar yet: %s",
+                        decision.item.summary, exc)
+            return False
+        self.db.execute("UPDATE invitations SET collection = ?, href = ?, updated_at = ? WHERE "
+                        "uid = ? AND recurrence_id = ? AND sequence = ?",
+                        (stored.url, stored.href, _now_text(), *key))
+        log.info("%s", describe(decision, "marked declined in the calendar (answered by email)"))
+        return True
 
     def _imip(self, decision: Decline, request_raw: bytes, now: datetime) -> EmailMessage:
         item = decision.item

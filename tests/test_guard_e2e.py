@@ -183,3 +183,42 @@ def test_untrusted_time_goes_to_review(frontdesk_bin: str, julie: Path, radicale
     assert any(line.startswith("left for review 'Mystery zone'")
                for line in result.stdout.splitlines()), result.stdout
     assert mail_account.sink.messages == []  # type: ignore[attr-defined]
+
+
+def test_declined_by_email_then_stored_copy_is_caught_up_without_a_second_reply(
+        frontdesk_bin: str, julie: Path, radicale: object, calendar_url: str,
+        mail_account: object) -> None:
+    """An invitation first seen by email is declined by iMIP; when the same revision reaches the
+    calendar (the freelancer's app added it), only their PARTSTAT is set, nothing is re-sent."""
+    from email.message import EmailMessage
+
+    from test_inbox_e2e import deliver
+
+    sink, server = mail_account.sink, mail_account.server  # type: ignore[attr-defined]
+    assert run(frontdesk_bin, julie, "once").returncode == 0  # the inbox position
+    sat = next_weekday(SAT)
+    _, ics = invitation("By mail first", local(sat, "10:00"), local(sat, "11:00"))
+    msg = EmailMessage()
+    msg["From"] = "bob@example.com"
+    msg["To"] = JULIE
+    msg["Subject"] = "Invitation: By mail first"
+    msg["Message-ID"] = "<by-mail-first@example.com>"
+    msg["Return-Path"] = "<bob@example.com>"
+    msg.set_content("You are invited")
+    msg.add_alternative(ics.decode().replace("BEGIN:VEVENT", "METHOD:REQUEST\r\nBEGIN:VEVENT", 1),
+                        subtype="calendar", params={"method": "REQUEST"})
+    deliver(server, msg.as_bytes())
+    first = run(frontdesk_bin, julie, "once")
+    assert first.returncode == 0, first.stderr
+    assert "declined 'By mail first'" in first.stdout
+    assert len(sink.wait_for(1, timeout=20)) == 1
+    radicale.put_event(calendar_url, "mail-first.ics", ics)  # type: ignore[attr-defined]
+    second = run(frontdesk_bin, julie, "once")
+    assert second.returncode == 0, second.stderr
+    assert "declined" not in second.stdout
+    assert len(sink.messages) == 1
+    stored = icalendar.Calendar.from_ical(
+        radicale.request("GET", f"{calendar_url}mail-first.ics")[2])  # type: ignore
+    event = next(iter(stored.walk("VEVENT")))
+    mine = [a for a in event.get("ATTENDEE") if JULIE in str(a).lower()]
+    assert mine[0].params["PARTSTAT"] == "DECLINED"
