@@ -224,7 +224,7 @@ class Mirror:
                 if report not in self._reported:
                     self._reported.add(report)
                     log.warning("skipping unreadable calendar object %s: %s", href, exc)
-                continue
+                intervals = []  # cached as empty: this revision is not read again
             encoded = json.dumps([[b.start.timestamp(), b.end.timestamp(), b.all_day, b.uid]
                                   for b in intervals])
             fresh.append((collection, href, key, span[0].timestamp(), span[1].timestamp(),
