@@ -16,7 +16,7 @@ demo: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy rules/
+	$(BIN)/mypy rules/ connectors/ daemon/
 
 test: lint
 	$(BIN)/pytest
