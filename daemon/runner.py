@@ -22,7 +22,7 @@ from types import FrameType
 
 import schedule
 
-from connectors.caldav import CalDAVError
+from connectors.caldav import AuthError, CalDAVError
 from connectors.imap import MailAuthError, MailError
 from daemon.app import Service, explain_mail_error
 from daemon.config import Config, ConfigError, load_config
@@ -73,11 +73,20 @@ class Notifier:
 
 @dataclass
 class Backoff:
-    """Exponential backoff for one subsystem."""
+    """Exponential backoff for one subsystem, and the one log line per fault."""
 
     delay: float = 0.0
     next_try: float = 0.0
     failing: bool = False
+    said: str = ""  # what was last logged for this fault: the same again goes to debug
+
+    def report(self, what: str, message: str, delay: float) -> None:
+        text = f"{what}: {message}"
+        if text == self.said:
+            log.debug("%s; still failing, retrying in %.0f s", text, delay)
+        else:
+            log.warning("%s; retrying with backoff (next in %.0f s)", text, delay)
+            self.said = text
 
     def failed(self, now: float, slow: bool = False) -> float:
         self.delay = AUTH_BACKOFF if slow else min(BACKOFF_MAX, max(BACKOFF_FIRST,
@@ -88,7 +97,7 @@ class Backoff:
 
     def succeeded(self) -> bool:
         was = self.failing
-        self.delay, self.next_try, self.failing = 0.0, 0.0, False
+        self.delay, self.next_try, self.failing, self.said = 0.0, 0.0, False, ""
         return was
 
     def ready(self, now: float) -> bool:
@@ -172,9 +181,10 @@ class Runner:
                 self.service.sync_calendars()
                 guard_report = guard.run(now)
             except (CalendarUnavailable, CalDAVError, MailUnavailable) as exc:
-                delay = self.calendar_backoff.failed(time.monotonic())
+                slow = isinstance(exc.__cause__, AuthError) or isinstance(exc, AuthError)
+                delay = self.calendar_backoff.failed(time.monotonic(), slow=slow)
                 self.calendar_due = True
-                log.warning("calendar: %s; retrying in %.0f s", exc, delay)
+                self.calendar_backoff.report("calendar", str(exc), delay)
             except Exception:
                 delay = self.calendar_backoff.failed(time.monotonic())
                 self.calendar_due = True
@@ -199,7 +209,7 @@ class Runner:
                 if report.stopped and not self.flags.stop.is_set():
                     self.mail_due = True
                     delay = self.mail_backoff.failed(time.monotonic())
-                    log.warning("mail: %s; retrying in %.0f s", report.stopped, delay)
+                    self.mail_backoff.report("mail", report.stopped, delay)
                 elif self.mail_backoff.succeeded():
                     log.info("mail: reachable again")
         outbox = self.service._outbox
@@ -220,7 +230,7 @@ class Runner:
         message = str(exc)
         if isinstance(exc, MailError) and self.config.mail is not None:
             message = explain_mail_error(self.config.mail, exc)
-        log.warning("mail: %s; retrying in %.0f s", message, delay)
+        self.mail_backoff.report("mail", message, delay)
 
     def update_status(self) -> None:
         from daemon.status import summary_line
