@@ -14,7 +14,7 @@ import email.policy
 import logging
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from email.message import EmailMessage
 from types import TracebackType
@@ -267,17 +267,20 @@ class SmtpSender:
         *,
         envelope_from: str,
         recipients: Sequence[str],
+        before_data: Callable[[], None] | None = None,
     ) -> None:
         """Send message to recipients with MAIL FROM envelope_from ("" sends `<>`).
 
         Returns when the server accepted it for every recipient; raises a SendError otherwise.
+        `before_data` is called once the recipients are accepted, just before the content goes
+        out: up to there nothing can have been delivered (the ledger records the moment).
         """
         if not recipients:
             raise ValueError("a message needs at least one recipient")
         for attempt in (1, 2):
             smtp = self._connection()
             try:
-                self._transaction(smtp, message, envelope_from, list(recipients))
+                self._transaction(smtp, message, envelope_from, list(recipients), before_data)
                 return
             except _Dropped as exc:
                 self._drop()
@@ -314,6 +317,7 @@ class SmtpSender:
         message: EmailMessage,
         envelope_from: str,
         recipients: list[str],
+        before_data: Callable[[], None] | None = None,
     ) -> None:
         data, mail_options = self._serialise(smtp, message)
         addresses = [envelope_from, *recipients]
@@ -346,6 +350,8 @@ class SmtpSender:
                 raise self._failure(worst[0], worst[1], f"refused the recipient {who}", plain=True)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(_reason(exc, self.timeout)) from exc
+        if before_data is not None:
+            before_data()
         try:
             code, reply = smtp.data(data)
         except smtplib.SMTPDataError as exc:

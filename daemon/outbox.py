@@ -27,6 +27,8 @@ DRAFTED = "drafted"
 FAILED = "failed"
 RETRY = "retry"  # a temporary failure: not sent, the next pass tries again
 SENDING = "sending"
+FILED = "filed"  # its copy is in the Sent folder; SMTP has not begun the content
+DATA = "data"  # the recipients were accepted and the content is going out
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
@@ -75,7 +77,7 @@ class Outbox:
     def recent_count(self, recipient: str, since: datetime, kind: str | None = None) -> int:
         """Automatic replies to this address since that time (for the rate limits)."""
         query = ("SELECT COUNT(*) FROM replies WHERE recipient = ? AND created_at >= ? "
-                 "AND state IN ('sending', 'sent', 'drafted')")
+                 "AND state IN ('sending', 'filed', 'data', 'sent', 'drafted')")
         params: list[str] = [recipient.lower(), since.astimezone(UTC).isoformat(timespec="seconds")]
         if kind is not None:
             query += " AND kind = ?"
@@ -86,50 +88,42 @@ class Outbox:
                 draft: bool = False) -> Outcome:
         """Send (or file as a draft) once; safe to call again with the same Message-ID.
 
-        The copy goes into the Sent folder *before* SMTP: after a crash, a reply still
-        `sending` whose copy is in Sent may have been accepted, and is never sent again
-        (nothing twice); one whose copy is not there was certainly not sent, and is.
+        The ledger row moves `sending` -> `filed` (its copy is in Sent) -> `data` (the
+        recipients were accepted; the content is going out) -> `sent`. After a crash the state
+        says what may have happened: before `data` nothing can have been delivered, so it is
+        sent (its Sent copy is not filed twice); at `data` the server may have accepted it, so
+        it is never sent again, unless the server files sent mail itself (sent_folder = "")
+        and its Sent folder shows it was not.
         """
         message_id = str(message["Message-ID"])
         previous = self.state(message_id)
         if previous in (SENT, DRAFTED, FAILED):
             return Outcome(previous, "already done", repeated=True)
-        folder = self.mail.drafts_folder if draft else self._sent_lookup_folder()
-        if previous == SENDING:
-            found = self._filed(folder, message_id)
-            if found is None:
-                return Outcome(RETRY, f"cannot look in {folder} for {message_id}")
-            if found:
-                done = DRAFTED if draft else SENT
-                self._set(message_id, done, f"found in {folder} after a restart")
-                log.info("reply %s was already %s before a restart: not again", message_id,
-                         "filed" if draft else "sent")
-                return Outcome(done, "found after restart", repeated=True)
-        now = utcnow_text()
-        self.db.execute(
-            "INSERT INTO replies (message_id, in_reply_to, recipient, kind, state, detail, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, 'sending', NULL, ?, ?) "
-            "ON CONFLICT(message_id) DO UPDATE SET state = 'sending', "
-            "updated_at = excluded.updated_at",
-            (message_id, in_reply_to, recipient.lower(), kind, now, now))
-        raw = wire_bytes(message)
         if draft:
-            return self._file(message_id, self.mail.drafts_folder, raw, ["\\Draft", "\\Seen"],
-                              DRAFTED)
+            return self._draft(message, message_id, previous, kind, recipient, in_reply_to)
+        if previous == DATA:
+            resolved = self._resolve_data(message_id)
+            if resolved is not None:
+                return resolved
+        self._start(message_id, in_reply_to, recipient, kind, previous)
         if self.mail.sent_folder:
-            # a retried send (after a 4xx) already has its copy in Sent: do not file it twice
-            present = self._filed(self.mail.sent_folder, message_id) if previous == RETRY \
-                else False
+            present: bool | None = False
+            if previous is not None:  # an earlier attempt may have filed it already
+                present = self._filed(self.mail.sent_folder, message_id)
             if present is None:
                 return self._retry(message_id, f"cannot look in {self.mail.sent_folder}")
             if not present:
-                filed = self._file(message_id, self.mail.sent_folder, raw, ["\\Seen"], SENDING)
-                if filed.state != SENDING:
+                filed = self._file(message_id, self.mail.sent_folder, wire_bytes(message),
+                                   ["\\Seen"], FILED)
+                if filed.state != FILED:
                     return filed
+            else:
+                self._set(message_id, FILED, f"in {self.mail.sent_folder}")
         crash_point("before-smtp")
         try:
             self.sender().send(message, envelope_from=self.envelope_from,
-                               recipients=[recipient])
+                               recipients=[recipient],
+                               before_data=lambda: self._set(message_id, DATA, None))
         except SmtpConfigError as exc:
             # wrong password, no STARTTLS...: a person must fix the settings; every reply
             # waits for that rather than failing for good
@@ -139,8 +133,8 @@ class Outbox:
         except TemporaryFailure as exc:
             self.close()
             if exc.maybe_sent:
-                # the content went out before the connection broke: leave it `sending`, so the
-                # next pass looks in Sent (where its copy is) instead of sending it again
+                # the content went out before the connection broke: it stays `data`, never
+                # sent again (unless the server's own Sent folder shows it was not accepted)
                 log.warning("reply to %s may have been sent (%s); not sent again", recipient,
                             exc)
                 return Outcome(RETRY, str(exc))
@@ -155,6 +149,47 @@ class Outbox:
         crash_point("after-smtp")
         self._set(message_id, SENT, None)
         return Outcome(SENT)
+
+    def _resolve_data(self, message_id: str) -> Outcome | None:
+        """A send interrupted after its content started to go out: sent, or None to resend."""
+        if self.mail.sent_folder:
+            self._set(message_id, SENT, "interrupted while the server was taking it; "
+                                        "counted as sent, never sent twice")
+            log.info("reply %s was being sent when frontdesk stopped: not sent again",
+                     message_id)
+            return Outcome(SENT, "interrupted, counted as sent", repeated=True)
+        # the server files what it accepts: its Sent folder answers the question
+        found = self._filed(self._sent_lookup_folder(), message_id)
+        if found is None:
+            return Outcome(RETRY, f"cannot look in {self._sent_lookup_folder()}")
+        if found:
+            self._set(message_id, SENT, f"found in {self._sent_lookup_folder()} after a restart")
+            return Outcome(SENT, "found after restart", repeated=True)
+        return None
+
+    def _start(self, message_id: str, in_reply_to: str, recipient: str, kind: str,
+               previous: str | None) -> None:
+        now = utcnow_text()
+        self.db.execute(
+            "INSERT INTO replies (message_id, in_reply_to, recipient, kind, state, detail, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, 'sending', NULL, ?, ?) "
+            "ON CONFLICT(message_id) DO UPDATE SET state = 'sending', "
+            "updated_at = excluded.updated_at",
+            (message_id, in_reply_to, recipient.lower(), kind, now, now))
+
+    def _draft(self, message: EmailMessage, message_id: str, previous: str | None, kind: str,
+               recipient: str, in_reply_to: str) -> Outcome:
+        folder = self.mail.drafts_folder
+        if previous is not None:
+            found = self._filed(folder, message_id)
+            if found is None:
+                return Outcome(RETRY, f"cannot look in {folder} for {message_id}")
+            if found:
+                self._set(message_id, DRAFTED, f"found in {folder} after a restart")
+                return Outcome(DRAFTED, "found after restart", repeated=True)
+        self._start(message_id, in_reply_to, recipient, kind, previous)
+        return self._file(message_id, folder, wire_bytes(message), ["\\Draft", "\\Seen"],
+                          DRAFTED)
 
     def _retry(self, message_id: str, why: str) -> Outcome:
         # not sent: the next pass sends it without concluding anything from a Sent copy

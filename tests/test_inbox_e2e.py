@@ -176,6 +176,25 @@ def test_crash_between_smtp_and_ledger_sends_no_second_reply(
     assert len(outgoing(sink, "marie@client.example")) == 1
 
 
+def test_crash_after_filing_in_sent_before_smtp_still_sends_once(
+        desk: Path, mail_account: object) -> None:
+    """The copy is in Sent but SMTP never began: nothing was delivered, so it is sent, once,
+    and its Sent copy is not filed twice."""
+    server, sink = mail_account.server, mail_account.sink  # type: ignore[attr-defined]
+    deliver(server, client_mail("marie@client.example", "Disponibilités",
+                                "Bonjour, avez-vous des disponibilités ?"))
+    env = dict(os.environ, FRONTDESK_CRASH_AT="before-smtp")
+    crashed = run(installed(), desk, "once", env=env)
+    assert crashed.returncode == 137
+    assert outgoing(sink, "marie@client.example") == []
+    assert folder_count(mail_account, "Sent") == 1
+    out = run_ok(desk)
+    assert "replied" in out
+    assert len(outgoing(sink, "marie@client.example")) == 1
+    assert folder_count(mail_account, "Sent") == 1
+    assert "replied" not in run_ok(desk)
+
+
 def test_draft_mode_sends_nothing_and_leaves_a_draft(
         tmp_path: Path, radicale: object, calendar_url: str, mail_account: object) -> None:
     server, sink = mail_account.server, mail_account.sink  # type: ignore[attr-defined]

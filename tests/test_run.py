@@ -223,7 +223,13 @@ def test_kill_9_in_a_200_message_backlog_answers_each_exactly_once(
     second.notify.close()
     third = Service(frontdesk_bin, config, tmp_path)
     try:
-        wait_until(lambda: all(replies_to(sink, s) for s in senders), 300, "every reply")
+        try:
+            wait_until(lambda: all(replies_to(sink, s) for s in senders), 300, "every reply")
+        except AssertionError:
+            missing = [s for s in senders if not replies_to(sink, s)]
+            raise AssertionError(f"no reply to {missing}; before the kill:\n"
+                                 f"{second.output()[-2000:]}\nafter:\n"
+                                 f"{third.output()[-3000:]}") from None
         time.sleep(2)
     finally:
         assert third.stop() == 0
