@@ -11,12 +11,15 @@ definitions: that cache keeps the first definition it sees under a TZID, so one 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
+import signal
+import threading
 import zoneinfo
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -692,19 +695,66 @@ def _prepare(raw: bytes | str, zone: ZoneInfo) -> _Prepared:
 # --- Expanding -----------------------------------------------------------------------------------
 
 
-def _expand(calendar: icalendar.Calendar, start: datetime, end: datetime) -> list[Any]:
-    """Occurrences overlapping [start, end); a series that breaks the expansion is skipped alone."""
+class _TooCostly(BaseException):
+    """An expansion ran over its CPU budget (BaseException: libraries' `except Exception` must
+    not swallow it)."""
+
+
+# A rule that can never match (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31) makes dateutil walk to the
+# year 9999: seconds of CPU for each call, and anyone can send such an invitation. A normal
+# series expands in milliseconds.
+EXPANSION_CPU_BUDGET = 1.0
+
+
+@contextlib.contextmanager
+def _cpu_budget(seconds: float) -> Iterator[None]:
+    """Raise _TooCostly in the block once it has used `seconds` of CPU. Only the main thread
+    receives signals; elsewhere (and where setitimer is missing) the block runs unbounded."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "setitimer") or signal.getitimer(signal.ITIMER_VIRTUAL)[0]:
+        yield
+        return
+
+    def over(signum: int, frame: object) -> None:
+        raise _TooCostly
+
+    previous = signal.signal(signal.SIGVTALRM, over)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
     try:
-        return list(recurring_ical_events.of(calendar).between(start, end))
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
+def _expand(calendar: icalendar.Calendar, start: datetime, end: datetime) -> list[Any]:
+    """Occurrences overlapping [start, end); a series that breaks the expansion, or costs too
+    much to expand, is skipped alone."""
+    too_costly = False
+    try:
+        with _cpu_budget(EXPANSION_CPU_BUDGET):
+            return list(recurring_ical_events.of(calendar).between(start, end))
+    except _TooCostly:
+        too_costly = True
     except Exception as error:  # the library raises many kinds on odd data
         log.info("Expanding series one by one after: %s", error)
     groups: dict[str, list[Any]] = defaultdict(list)
     for component in calendar.subcomponents:
         groups[str(component.get("UID", id(component)))].append(component)
+    if too_costly and len(groups) <= 1:  # one series (the usual CalDAV object): no second try
+        for uid in groups:
+            _warn_once(("expand", uid), "Skipped the events of UID %r: their recurrence rule "
+                       "costs too much to expand (it may never match)", uid)
+        return []
     found: list[Any] = []
     for uid, components in groups.items():
         try:
-            found.extend(_expand_some(calendar, components, start, end))
+            with _cpu_budget(EXPANSION_CPU_BUDGET):
+                found.extend(_expand_some(calendar, components, start, end))
+            continue
+        except _TooCostly:
+            _warn_once(("expand", uid), "Skipped the events of UID %r: their recurrence rule "
+                       "costs too much to expand (it may never match)", uid)
             continue
         except Exception as error:
             failure = error
@@ -713,7 +763,10 @@ def _expand(calendar: icalendar.Calendar, start: datetime, end: datetime) -> lis
             continue
         for component in components:  # each VEVENT alone: an override alone is its own event
             try:
-                found.extend(_expand_some(calendar, [component], start, end))
+                with _cpu_budget(EXPANSION_CPU_BUDGET):
+                    found.extend(_expand_some(calendar, [component], start, end))
+            except _TooCostly:
+                _warn_once(("expand", uid), "Skipped events of UID %r: too costly to expand", uid)
             except Exception as error:
                 _warn_once(("expand", uid), "Skipped events of UID %r: %s", uid, error)
     return found
@@ -817,10 +870,13 @@ def _rule_end(rule: vRecur, event: _Event, zone: ZoneInfo) -> datetime | None:
     anchor = first if isinstance(first, datetime) else datetime(first.year, first.month, first.day)
     try:
         text = rule.to_ical().decode()  # type: ignore[no-untyped-call]
-        tail = deque(rrulestr(text, dtstart=anchor, cache=False), maxlen=1)
+        with _cpu_budget(EXPANSION_CPU_BUDGET):
+            tail = deque(rrulestr(text, dtstart=anchor, cache=False), maxlen=1)
     except (ValueError, TypeError, OverflowError) as error:
         log.info("No end bound for a COUNT rule: %s", error)
         return None
+    except _TooCostly:
+        return None  # unknown: the object is read in every window (and its expansion bounded)
     # A day of slack: with X-WR-TIMEZONE the expansion anchors a UTC series in another zone.
     return _to_zone(tail[0], zone) + length + timedelta(days=1) if tail else None
 

@@ -584,3 +584,22 @@ def test_busy_intervals_lie_inside_the_window_and_the_bounds(
     # A single event's one occurrence is given even beyond the horizon: compare inside it.
     shown = {(o.start, o.end) for o in item.occurrences if o.start < min(o.end, end)}
     assert shown <= expected
+
+
+def test_a_rule_that_never_matches_is_skipped_not_expanded_for_ever() -> None:
+    """FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31 makes dateutil walk to the year 9999; the expansion
+    has a CPU budget, the other events of the object still count, and nothing raises."""
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+        "BEGIN:VEVENT\r\nUID:never\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T100000Z\r\n"
+        "DTEND:20260101T110000Z\r\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:fine\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20261201T150000Z\r\n"
+        "DTEND:20261201T160000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    zone = ZoneInfo("America/Toronto")
+    start, end = datetime(2026, 11, 1, tzinfo=zone), datetime(2026, 12, 31, tzinfo=zone)
+    busy = ical.busy_intervals(ics, start, end, zone, frozenset())
+    assert [b.uid for b in busy] == ["fine"]
+    items = ical.calendar_items(ics, start, end, zone)
+    assert {i.uid for i in items} == {"never", "fine"}
+    assert ical.object_bounds(ics, zone).last_end is None
