@@ -19,11 +19,13 @@ from connectors.caldav import AuthError, CalDAVError, CalendarConnection, NotFou
 from connectors.imap import Mailbox, MailError
 from connectors.smtp import SmtpSender
 from daemon.config import Config, MailSettings
-from daemon.errors import CalendarUnavailable, MailUnavailable
+from daemon.errors import EX_CONFIG, CalendarUnavailable, MailUnavailable, UserError
 from daemon.mirror import Mirror
 from daemon.outbox import Outbox
 from daemon.state import get_fact, open_db, open_existing, set_fact
+from daemon.templates import TemplatesError, load_templates
 from rules.model import BusyInterval
+from rules.replies import Templates
 
 if TYPE_CHECKING:
     from daemon.guard import GuardReport
@@ -49,6 +51,7 @@ class Service:
         self._connections: dict[str, CalendarConnection] = {}
         self._mailbox: Mailbox | None = None
         self._outbox: Outbox | None = None
+        self._templates: Templates | None = None
 
     def __enter__(self) -> Service:
         return self
@@ -65,6 +68,15 @@ class Service:
             connection.close()
         self._connections.clear()
         self.db.close()
+
+    def templates(self) -> Templates:
+        """The reply templates, read once (the shipped ones under the freelancer's own)."""
+        if self._templates is None:
+            try:
+                self._templates = load_templates(self.config.daemon.templates_dir)
+            except TemplatesError as exc:
+                raise UserError(f"daemon.templates_dir: {exc}", EX_CONFIG) from None
+        return self._templates
 
     def copy_mirror_from(self, state_dir: Path) -> None:
         """Fill this (in-memory) database's mirror from the service's state database, if any."""

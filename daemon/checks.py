@@ -103,7 +103,7 @@ def calendar_checks(config: Config) -> Iterator[CheckLine]:
 
 
 def template_checks(config: Config) -> Iterator[CheckLine]:
-    from rules.replies import check_templates
+    from daemon.templates import check_templates
 
     problems = check_templates(config.daemon.templates_dir, config.policy)
     where = config.daemon.templates_dir or "shipped templates"

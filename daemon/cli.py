@@ -180,8 +180,21 @@ def cmd_slots(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_own_templates(config: Config) -> None:
+    """A freelancer's broken template stops start-up, as a bad configuration does."""
+    if config.daemon.templates_dir is None:
+        return
+    from daemon.templates import check_templates
+
+    problems = check_templates(config.daemon.templates_dir, config.policy)
+    if problems:
+        raise ConfigError(config.path, [f"daemon.templates_dir: {p}" for p in problems])
+
+
 def cmd_once(config: Config, args: argparse.Namespace) -> int:
     from daemon import app
+
+    check_own_templates(config)
 
     if args.dry_run:
         print("dry run: nothing is changed, nothing is sent", file=sys.stderr)
@@ -229,6 +242,8 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from daemon import runner
+
+    check_own_templates(config)
 
     return runner.run(config, args.config)
 

@@ -105,11 +105,11 @@ class Inbox:
             slots = offer(self.policy, self.guard.busy(now), now)
             text = booking_reply(self.policy, language=decision.language,
                                  client_name=msg.from_name, original_subject=msg.subject,
-                                 slots=slots, template_dir=self.config.daemon.templates_dir)
+                                 slots=slots, templates=self.service.templates())
         else:
             text = objection_reply(self.policy, language=decision.language,
                                    client_name=msg.from_name, original_subject=msg.subject,
-                                   template_dir=self.config.daemon.templates_dir)
+                                   templates=self.service.templates())
         domain = freelancer.email.rpartition("@")[2] or "frontdesk.invalid"
         reply = build_reply(
             reply=text, from_address=freelancer.email, from_name=freelancer.name,

@@ -21,9 +21,10 @@ Template variables (all plain strings, lists and dicts):
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -263,20 +264,30 @@ def reply_language(language: str, freelancer: Freelancer) -> str:
 # --- Rendering ---------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _environment(template_dir: Path | None) -> jinja2.Environment:
-    shipped = jinja2.FileSystemLoader(SHIPPED_TEMPLATES)
-    loader: jinja2.BaseLoader = shipped
-    if template_dir is not None:
-        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(template_dir), shipped])
-    return jinja2.Environment(
-        loader=loader,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # plain text: nothing is HTML here
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+@dataclass(frozen=True)
+class Templates:
+    """The reply templates in use: template name -> (source text, where it came from).
+
+    daemon/templates.py reads them (the shipped ones, then the freelancer's overrides); here
+    they are only data, rendered by a jinja2 environment that reads nothing else.
+    """
+
+    sources: Mapping[str, tuple[str, str]]
+
+    @functools.cached_property
+    def environment(self) -> jinja2.Environment:
+        def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+            found = self.sources.get(name)
+            return None if found is None else (found[0], found[1], lambda: True)
+
+        return jinja2.Environment(
+            loader=jinja2.FunctionLoader(load),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # plain text: nothing is HTML here
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
 
 
 def _tidy(text: str) -> str:
@@ -324,10 +335,8 @@ def _context(
     }
 
 
-def _render(
-    kind: str, language: str, context: Mapping[str, object], template_dir: Path | None
-) -> str:
-    template = _environment(template_dir).get_template(f"{kind}.{language}.txt.j2")
+def _render(kind: str, language: str, context: Mapping[str, object], templates: Templates) -> str:
+    template = templates.environment.get_template(f"{kind}.{language}.txt.j2")
     return _tidy(template.render(context))
 
 
@@ -338,16 +347,16 @@ def booking_reply(
     client_name: str,
     original_subject: str,
     slots: Sequence[Slot],
-    template_dir: Path | None = None,
+    templates: Templates,
 ) -> ReplyText:
     """The reply to a booking request: services and prices, the offered slots, the terms.
 
-    Raises jinja2.TemplateError when a freelancer's template is broken (check_templates says so
-    at start-up).
+    Raises jinja2.TemplateError when a freelancer's template is broken (template_problems says
+    so at start-up).
     """
     lang = reply_language(language, policy.freelancer)
     context = _context(policy, lang, client_name, slots)
-    body = _render("booking", lang, context, template_dir)
+    body = _render("booking", lang, context, templates)
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
@@ -357,12 +366,12 @@ def objection_reply(
     language: str,
     client_name: str,
     original_subject: str,
-    template_dir: Path | None = None,
+    templates: Templates,
 ) -> ReplyText:
     """The reply to a client who finds the price too high: the same prices, and terms.options."""
     lang = reply_language(language, policy.freelancer)
     context = _context(policy, lang, client_name, ())
-    body = _render("objection", lang, context, template_dir)
+    body = _render("objection", lang, context, templates)
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
@@ -422,27 +431,16 @@ def _describe(name: str, error: Exception, env: jinja2.Environment) -> str:
     return f"{where}: {type(error).__name__}: {error}"
 
 
-def check_templates(template_dir: Path | None, policy: Policy | None = None) -> list[str]:
+def template_problems(templates: Templates, policy: Policy | None = None) -> list[str]:
     """Every problem with the reply templates, as sentences naming the file and line.
 
-    Each template (the freelancer's override where there is one) is rendered with sample data
-    (or `policy`): with and without a client name, with and without free slots. A booking text
-    that does not show the offered slots is a problem too: the client could not pick one.
+    Each template is rendered with sample data (or `policy`): with and without a client name,
+    with and without free slots. A booking text that does not show the offered slots is a
+    problem too: the client could not pick one.
     """
     problems: list[str] = []
-    if template_dir is not None:
-        if not template_dir.is_dir():
-            return [f"{template_dir}: templates folder does not exist"]
-        for found in jinja2.FileSystemLoader(template_dir).list_templates():
-            if found.endswith(".j2") and found not in TEMPLATE_NAMES:
-                close = difflib.get_close_matches(found, TEMPLATE_NAMES, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                problems.append(
-                    f"{template_dir / found}: not a reply template name{hint}; "
-                    f"known names: {', '.join(TEMPLATE_NAMES)}"
-                )
     sample = policy or _sample_policy()
-    env = _environment(template_dir)
+    env = templates.environment
     slot_cases: dict[str, tuple[tuple[Slot, ...], ...]] = {
         "booking": (_sample_slots(sample), ()),
         "objection": ((),),
@@ -459,6 +457,20 @@ def check_templates(template_dir: Path | None, policy: Policy | None = None) -> 
                 if problem:
                     problems.append(problem)
                     break
+    return problems
+
+
+def unknown_template_names(names: Sequence[str]) -> list[str]:
+    """For each name that is no reply template: what it is not, and the likely one meant."""
+    problems = []
+    for found in names:
+        if found.endswith(".j2") and found not in TEMPLATE_NAMES:
+            close = difflib.get_close_matches(found, TEMPLATE_NAMES, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(
+                f"{found}: not a reply template name{hint}; known names: "
+                f"{', '.join(TEMPLATE_NAMES)}"
+            )
     return problems
 
 

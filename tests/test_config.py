@@ -211,3 +211,19 @@ def test_cli_check_offline_ok(frontdesk_bin: str, tmp_path: Path,
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
     assert os.fspath(good) in result.stdout
+
+
+def test_a_broken_own_template_stops_start_up_with_78(frontdesk_bin: str, tmp_path: Path,
+                                                      clean_env: dict[str, str]) -> None:
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "booking.fr.txt.j2").write_text("Bonjour {{ clinet_name }}\n{% for s in slots %}")
+    config = tmp_path / "c.toml"
+    config.write_text(MINIMAL + f'[daemon]\ntemplates_dir = "{own}"\nstate_dir = "{tmp_path}/s"\n')
+    for command in (["once"], ["run"]):
+        result = subprocess.run([frontdesk_bin, "--config", str(config), *command],
+                                capture_output=True, text=True, env=dict(clean_env, CALPASS="x"),
+                                timeout=60)
+        assert result.returncode == 78, result.stderr
+        assert "daemon.templates_dir:" in result.stderr and "booking.fr.txt.j2" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -16,16 +16,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.outbound import build_reply, message_ids, reply_message_id
+from daemon.templates import check_templates, load_templates
 from rules.model import Freelancer, Hours, Localized, Policy, Service, Slot, Terms
 from rules.replies import (
     TEMPLATE_NAMES,
     ReplyText,
-    booking_reply,
-    check_templates,
+    Templates,
     format_slot,
-    objection_reply,
     reply_subject,
 )
+from rules.replies import booking_reply as render_booking
+from rules.replies import objection_reply as render_objection
+
+SHIPPED = load_templates()
+
+
+def booking_reply(policy: Policy, *, template_dir: Path | None = None,
+                  **kwargs: object) -> ReplyText:
+    """The booking reply with the shipped templates, or with a folder of overrides."""
+    templates = load_templates(template_dir) if template_dir else SHIPPED
+    return render_booking(policy, templates=templates, **kwargs)  # type: ignore[arg-type]
+
+
+def objection_reply(policy: Policy, *, template_dir: Path | None = None,
+                    **kwargs: object) -> ReplyText:
+    templates = load_templates(template_dir) if template_dir else SHIPPED
+    return render_objection(policy, templates=templates, **kwargs)  # type: ignore[arg-type]
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 TORONTO = ZoneInfo("America/Toronto")
@@ -406,15 +422,16 @@ def test_naive_slot_is_refused() -> None:
 
 
 def test_booking_reply_takes_no_calendar_data_but_the_slots() -> None:
-    params = set(inspect.signature(booking_reply).parameters)
+    params = set(inspect.signature(render_booking).parameters)
     assert params == {
         "policy",
         "language",
         "client_name",
         "original_subject",
         "slots",
-        "template_dir",
+        "templates",
     }
+    assert set(inspect.signature(Templates).parameters) == {"sources"}
 
 
 @settings(max_examples=40, deadline=None)
