@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from connectors.caldav import CalDAVError, PreconditionFailed
 from connectors.ical import MalformedObject, calendar_items
 from connectors.itip import declined_copy, imip_reply_message, reply_calendar, reply_message_id
+from daemon.faults import crash_point
 from daemon.outbox import wire_bytes
 from rules.invitations import (
     Decline,
@@ -94,7 +95,7 @@ class Guard:
         report = GuardReport()
         self._busy = None
         if not self.dry_run:
-            self.resume(report)
+            self.resume(report, now)
         url = self.config.calendar.url
         horizon_end = now + timedelta(days=self.policy.booking.horizon_days)
         try:
@@ -227,6 +228,7 @@ class Guard:
                 self.db.execute("DELETE FROM invitations WHERE uid = ? AND recurrence_id = ? AND "
                                 "sequence = ?", key)
                 return True
+        crash_point("after-put")
         self._set_state(key, STORED)
         self._emit(report, describe(decision, "declined"))
         report.declined += 1
@@ -334,14 +336,40 @@ class Guard:
             report.failed += 1
             self._emit(report, f"could not send the decline to {recipient}: {outcome.detail}")
 
-    def resume(self, report: GuardReport) -> None:
-        """Send the iMIP replies of declines whose calendar step is done but whose mail is not."""
+    def resume(self, report: GuardReport, now: datetime | None = None) -> None:
+        """Send the iMIP replies of declines whose calendar step is done but whose mail is not.
+
+        A row still `pending` whose stored copy already says DECLINED crashed between our PUT
+        and its record: the next judging would see no invitation any more, so it is finished
+        here rather than lost."""
+        for row in self.db.execute("SELECT uid, recurrence_id, sequence, collection, href FROM "
+                                   "invitations WHERE state = ? AND message IS NOT NULL AND "
+                                   "href IS NOT NULL", (PENDING,)).fetchall():
+            key = (row["uid"], row["recurrence_id"], row["sequence"])
+            if self._stored_declined(row["collection"], row["href"], key, now):
+                self._set_state(key, STORED)
         rows = self.db.execute("SELECT uid, recurrence_id, sequence, message FROM invitations "
                                "WHERE state = ? AND message IS NOT NULL", (STORED,)).fetchall()
         for row in rows:
             message = email.message_from_bytes(bytes(row["message"]), policy=email.policy.default)
             assert isinstance(message, EmailMessage)
             self._send((row["uid"], row["recurrence_id"], row["sequence"]), message, report)
+
+    def _stored_declined(self, url: str, href: str, key: tuple[str, str, int],
+                         now: datetime | None) -> bool:
+        found = self.service.mirror.get(url, href)
+        if found is None:
+            return False
+        moment = now or datetime.now(self.policy.zone)
+        try:
+            items = calendar_items(found[1], moment, moment, self.policy.zone)
+        except MalformedObject:
+            return False
+        for item in items:
+            if (item.uid, item.recurrence_id or "", item.sequence) == key:
+                mine = find_my_attendee(item, self.policy.freelancer.addresses)
+                return mine is not None and mine.partstat == "DECLINED"
+        return False
 
     # -- ledger --
 

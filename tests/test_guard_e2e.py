@@ -222,3 +222,27 @@ def test_declined_by_email_then_stored_copy_is_caught_up_without_a_second_reply(
     event = next(iter(stored.walk("VEVENT")))
     mine = [a for a in event.get("ATTENDEE") if JULIE in str(a).lower()]
     assert mine[0].params["PARTSTAT"] == "DECLINED"
+
+
+def test_crash_between_the_put_and_its_record_still_sends_the_decline_once(
+        frontdesk_bin: str, julie: Path, radicale: object, calendar_url: str,
+        mail_account: object) -> None:
+    """After our PUT the stored copy says DECLINED, so judging it again finds no invitation:
+    the ledger's pending row must finish the decline, exactly once."""
+    import os
+
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    sat = next_weekday(SAT)
+    uid, ics = invitation("Crash test", local(sat, "10:00"), local(sat, "11:00"))
+    radicale.put_event(calendar_url, "crash.ics", ics)  # type: ignore[attr-defined]
+    crashed = run(frontdesk_bin, julie, "once",
+                  env=dict(os.environ, FRONTDESK_CRASH_AT="after-put"))
+    assert crashed.returncode == 137
+    assert sink.messages == []
+    again = run(frontdesk_bin, julie, "once")
+    assert again.returncode == 0, again.stderr
+    (envelope,) = sink.wait_for(1, timeout=20)
+    _, cal, _ = reply_parts(envelope.content)
+    assert_rfc5546_reply(cal, uid, 0, recurrence=False)
+    assert run(frontdesk_bin, julie, "once").returncode == 0
+    assert len(sink.messages) == 1
