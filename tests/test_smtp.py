@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
 import email.policy
-import socket
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
+from fixtures.relay import Relay
 
 from connectors.smtp import (
     PermanentFailure,
@@ -25,45 +23,6 @@ from daemon.localservers.mail import SmtpSink, free_port
 pytestmark = pytest.mark.servers
 
 CLIENT = "bob@client.test"
-
-
-class CountingRelay:
-    """A TCP relay on 127.0.0.1 in front of the sink that counts the connections it carries."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.connections = 0
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.connections += 1
-            self._sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for sock in self._sockets:
-            sock.close()
 
 
 @pytest.fixture
@@ -107,7 +66,7 @@ def subjects(sink: SmtpSink) -> list[str]:
 
 
 def test_several_messages_share_one_connection(sink: SmtpSink, user: tuple[str, str]) -> None:
-    relay = CountingRelay(sink.port)
+    relay = Relay(sink.port)
     try:
         with SmtpSender("127.0.0.1", relay.port, "none", *user, timeout=20) as smtp:
             for n in range(3):
@@ -216,7 +175,7 @@ def test_refused_sender_5xx_is_permanent(
 
 
 def test_421_at_mail_from_reconnects_once_and_sends(sink: SmtpSink, user: tuple[str, str]) -> None:
-    relay = CountingRelay(sink.port)
+    relay = Relay(sink.port)
     try:
         with SmtpSender("127.0.0.1", relay.port, "none", *user, timeout=20) as smtp:
             smtp.send(reply(1), envelope_from=user[0], recipients=[CLIENT])
