@@ -149,3 +149,22 @@ def run(frontdesk_bin: str, config: Path, *args: str, env: dict[str, str] | None
         timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([frontdesk_bin, "--config", str(config), *args], capture_output=True,
                           text=True, env=env, timeout=timeout)
+
+
+# Outlook's VTIMEZONE for its Windows name "Eastern Standard Time" (invitations from Exchange)
+EASTERN_WINDOWS_VTIMEZONE = """BEGIN:VTIMEZONE
+TZID:Eastern Standard Time
+BEGIN:STANDARD
+DTSTART:16010101T020000
+TZOFFSETFROM:-0400
+TZOFFSETTO:-0500
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=1SU;BYMONTH=11
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:16010101T020000
+TZOFFSETFROM:-0500
+TZOFFSETTO:-0400
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=2SU;BYMONTH=3
+END:DAYLIGHT
+END:VTIMEZONE
+"""

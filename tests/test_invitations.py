@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import EASTERN_WINDOWS_VTIMEZONE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -561,22 +562,7 @@ END:VCALENDAR
 """
 
 
-EASTERN_WINDOWS = """BEGIN:VTIMEZONE
-TZID:Eastern Standard Time
-BEGIN:STANDARD
-DTSTART:16010101T020000
-TZOFFSETFROM:-0400
-TZOFFSETTO:-0500
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=1SU;BYMONTH=11
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:-0500
-TZOFFSETTO:-0400
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=2SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE
-"""
+EASTERN_WINDOWS = EASTERN_WINDOWS_VTIMEZONE
 
 
 def one(text: str) -> CalendarItem:

@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import EASTERN_WINDOWS_VTIMEZONE
 from icalendar import Calendar, Component
 
 ical = pytest.importorskip("connectors.ical", reason="connectors/ical.py is not in the tree yet")
@@ -44,22 +45,7 @@ ME = "alice@example.org"
 ADDRESSES = frozenset({ME})
 HORIZON = NOW + timedelta(days=60)
 
-VTZ_EASTERN = """BEGIN:VTIMEZONE
-TZID:Eastern Standard Time
-BEGIN:STANDARD
-DTSTART:16010101T020000
-TZOFFSETFROM:-0400
-TZOFFSETTO:-0500
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=1SU;BYMONTH=11
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:-0500
-TZOFFSETTO:-0400
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=2SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE
-"""
+VTZ_EASTERN = EASTERN_WINDOWS_VTIMEZONE
 
 # Folded as RFC 5545 §3.1 allows, so the parser's unfolding is exercised too.
 PEOPLE = """ORGANIZER;CN="Bob, the Organizer";SENT-BY="mailto:assistant@example.com":
