@@ -46,7 +46,13 @@ def explain_caldav_error(url: str, exc: CalDAVError) -> str:
 class Service:
     def __init__(self, config: Config, *, database: sqlite3.Connection | None = None) -> None:
         self.config = config
-        self.db = database if database is not None else open_db(config.daemon.state_dir)
+        if database is None:
+            try:
+                database = open_db(config.daemon.state_dir)
+            except (OSError, sqlite3.Error) as exc:
+                raise UserError(f"daemon.state_dir: cannot use {config.daemon.state_dir} for "
+                                f"the state database ({exc})", EX_CONFIG) from None
+        self.db = database
         self.mirror = Mirror(self.db, config.policy.zone)
         self._connections: dict[str, CalendarConnection] = {}
         self._mailbox: Mailbox | None = None

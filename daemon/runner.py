@@ -298,9 +298,15 @@ class Runner:
             log.error("configuration not reloaded, the old one is kept: %s", exc)
             return
         self.notifier.send("RELOADING=1")
+        try:
+            fresh = Service(config)
+        except UserError as exc:
+            log.error("configuration not reloaded, the old one is kept: %s", exc)
+            self.notifier.send("READY=1")
+            return
         old = self.service
         self.config = config
-        self.service = Service(config)
+        self.service = fresh
         old.close()
         self._schedule()
         self.calendar_due = self.mail_due = True

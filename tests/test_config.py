@@ -227,3 +227,17 @@ def test_a_broken_own_template_stops_start_up_with_78(frontdesk_bin: str, tmp_pa
         assert result.returncode == 78, result.stderr
         assert "daemon.templates_dir:" in result.stderr and "booking.fr.txt.j2" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_unusable_state_dir_is_one_sentence(frontdesk_bin: str, tmp_path: Path,
+                                            clean_env: dict[str, str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config = tmp_path / "c.toml"
+    config.write_text(MINIMAL + f'[daemon]\nstate_dir = "{blocker}/state"\n')
+    result = subprocess.run([frontdesk_bin, "--config", str(config), "slots"],
+                            capture_output=True, text=True, env=dict(clean_env, CALPASS="x"),
+                            timeout=60)
+    assert result.returncode == 78
+    assert result.stderr.startswith("frontdesk: daemon.state_dir: cannot use")
+    assert "Traceback" not in result.stderr
