@@ -47,10 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from connectors.caldav import MULTIGET_BATCH, CalendarConnection  # noqa: E402
-from connectors.ical import busy_intervals  # noqa: E402
+from connectors.ical import occurrences  # noqa: E402
 from daemon.localservers.radicale import RadicaleServer  # noqa: E402
 from daemon.mirror import Mirror  # noqa: E402
 from daemon.state import open_db  # noqa: E402
+from rules.busy import busy_intervals  # noqa: E402
 
 USER, PASSWORD = "julie", "secret"
 ZONE = ZoneInfo("Europe/Paris")
@@ -317,7 +318,8 @@ def section_busy_week(ctx: Context) -> None:
 
         def every_object() -> int:
             rows = ctx.state["db"].execute("SELECT raw FROM objects").fetchall()
-            return sum(len(busy_intervals(bytes(r[0]), WEEK_START, end, ZONE, ME)) for r in rows)
+            return sum(len(busy_intervals(occurrences(bytes(r[0]), WEEK_START, end, ZONE), ME))
+                       for r in rows)
 
         naive_seconds, count = timed(every_object)
         naive.append(naive_seconds)

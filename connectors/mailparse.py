@@ -20,11 +20,13 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
-from rules.mail import InboundMessage
+from rules.model import InboundMessage
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 200_000  # characters of body text kept; enough for any human-written request
+MAX_HEADERS = 200  # headers kept in InboundMessage.headers (a real message has a few dozen)
+MAX_HEADER_VALUE = 2_000  # characters of each kept header value
 
 _CALENDAR_TYPES = frozenset(
     {"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"}
@@ -48,15 +50,6 @@ _CHARSET_ALIASES = {
     "x-unknown": "",
     "unknown-8bit": "",
     "default": "",
-}
-_AUTO_REPLY_MARKERS = {
-    # header name (lower-case) -> values that mark an automatic message ("" means any value)
-    "x-autoreply": "",
-    "x-autorespond": "",
-    "x-autoresponder": "",
-    "x-auto-reply": "",
-    "x-apple-action": "vacation",
-    "x-failed-recipients": "",
 }
 _ADDRESS_RE = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[^\s@<>()\[\],;:\\\"]+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
@@ -173,21 +166,14 @@ class _Decoder:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         return None
 
-    def _auto_reply_markers(self) -> tuple[str, ...]:
-        markers: list[str] = []
-        for name, value in self.headers:
-            wanted = _AUTO_REPLY_MARKERS.get(name.lower())
-            if wanted is None:
-                continue
-            text = _unfold(value).strip().lower()
-            if wanted and wanted not in text:
-                continue
-            if name.lower() == "x-autoreply" and text == "no":
-                continue
-            label = name if not wanted else f"{name}: {text}"
-            if label not in markers:
-                markers.append(self._clean(label))
-        return tuple(markers)
+    def _all_headers(self) -> tuple[tuple[str, str], ...]:
+        """Every header as (lower-cased name, decoded one-line value), bounded: rules read the
+        non-standard ones; a message with thousands of headers cannot make this list large."""
+        found: list[tuple[str, str]] = []
+        for name, value in self.headers[:MAX_HEADERS]:
+            clean = self._clean(_fix_surrogates(_unfold(value)))[:MAX_HEADER_VALUE]
+            found.append((self._clean(name.lower())[:MAX_HEADER_VALUE], clean))
+        return tuple(found)
 
     # --- whole message --------------------------------------------------------------------
 
@@ -232,7 +218,8 @@ class _Decoder:
             text=text,
             calendar_parts=calendar_parts,
             headers_ok=self.headers_ok,
-            auto_reply_markers=self._auto_reply_markers(),
+            headers=self._all_headers(),
+            size=len(self.raw),
         )
 
     def _content_type(self) -> str:

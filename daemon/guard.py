@@ -34,6 +34,7 @@ from rules.invitations import (
 )
 from rules.invitations import my_attendee as find_my_attendee
 from rules.model import BusyInterval, CalendarItem
+from rules.recurrence import MIN_SERIES_OCCURRENCES
 
 if TYPE_CHECKING:
     from daemon.app import Service
@@ -108,7 +109,8 @@ class Guard:
                    report: GuardReport) -> None:
         for href, etag, raw in self._unjudged(url, now):
             try:
-                items = calendar_items(raw, now, horizon_end, self.policy.zone)
+                items = calendar_items(raw, now, horizon_end, self.policy.zone,
+                                   min_occurrences=MIN_SERIES_OCCURRENCES)
             except MalformedObject as exc:
                 log.warning("calendar object %s skipped: %s", href, exc)
                 self._mark_judged(url, href, etag)
@@ -313,7 +315,8 @@ class Guard:
 
     def _redecide(self, item: CalendarItem, stored: Stored, now: datetime) -> Decline | None:
         horizon_end = now + timedelta(days=self.policy.booking.horizon_days)
-        for fresh in calendar_items(stored.raw, now, horizon_end, self.policy.zone):
+        for fresh in calendar_items(stored.raw, now, horizon_end, self.policy.zone,
+                                   min_occurrences=MIN_SERIES_OCCURRENCES):
             if (fresh.uid, fresh.recurrence_id) == (item.uid, item.recurrence_id):
                 if fresh.sequence != item.sequence:
                     return None  # a new revision: the next pass judges it on its own
@@ -362,7 +365,8 @@ class Guard:
             return False
         moment = now or datetime.now(self.policy.zone)
         try:
-            items = calendar_items(found[1], moment, moment, self.policy.zone)
+            items = calendar_items(found[1], moment, moment, self.policy.zone,
+                                   min_occurrences=MIN_SERIES_OCCURRENCES)
         except MalformedObject:
             return False
         for item in items:

@@ -26,12 +26,13 @@ from rules.mail import (
     RATE_WINDOW,
     Answer,
     Ignore,
-    InboundMessage,
     Invitation,
     Review,
     classify,
     rate_limit,
 )
+from rules.model import InboundMessage
+from rules.recurrence import MIN_SERIES_OCCURRENCES
 from rules.replies import booking_reply, objection_reply
 
 if TYPE_CHECKING:
@@ -240,7 +241,8 @@ class Inbox:
         complete = True
         for _method, ics in decision.parts:
             try:
-                items = calendar_items(ics, now, horizon_end, self.policy.zone)
+                items = calendar_items(ics, now, horizon_end, self.policy.zone,
+                                   min_occurrences=MIN_SERIES_OCCURRENCES)
             except MalformedObject as exc:
                 log.warning("invitation in %s unreadable: %s", label(msg), exc)
                 continue
@@ -360,7 +362,8 @@ def explain_message(service: Service, raw: bytes, now: datetime) -> tuple[list[s
         horizon_end = now + timedelta(days=service.config.policy.booking.horizon_days)
         replies: list[str] = []
         for _method, ics in decision.parts:
-            for item in calendar_items(ics, now, horizon_end, service.config.policy.zone):
+            for item in calendar_items(ics, now, horizon_end, service.config.policy.zone,
+                                       min_occurrences=MIN_SERIES_OCCURRENCES):
                 guard.judge(item, now, None, GuardReport(), request_raw=ics.encode("utf-8"))
                 imip = guard.preview(item, now, ics.encode("utf-8"))
                 if imip is not None:

@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from connectors.ical import MalformedObject, busy_intervals, object_bounds
+from connectors.budget import OverBudget
+from connectors.ical import MalformedObject, object_bounds, occurrences
 from daemon.state import get_fact, set_fact
+from rules.busy import busy_intervals
 from rules.model import BusyInterval
 
 if TYPE_CHECKING:
@@ -218,8 +220,9 @@ class Mirror:
             # a miss: expand over a span wide enough for the next windows too
             span = (start - CACHE_BEFORE, max(end, start + CACHE_AHEAD))
             try:
-                intervals = busy_intervals(raw, span[0], span[1], self.zone, self_addresses)
-            except MalformedObject as exc:
+                intervals = busy_intervals(occurrences(raw, span[0], span[1], self.zone),
+                                           self_addresses, span[0], span[1])
+            except (MalformedObject, OverBudget) as exc:
                 report = (collection, href, zlib.crc32(raw))
                 if report not in self._reported:
                     self._reported.add(report)

@@ -23,6 +23,7 @@ from babel.dates import format_date
 
 from rules.availability import describe_hours, inside_working_hours, offer
 from rules.model import Attendee, BusyInterval, CalendarItem, Policy, Slot
+from rules.recurrence import MIN_SERIES_OCCURRENCES
 from rules.replies import format_slot, zone_label
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 ALTERNATIVES = 3  # alternative slots offered with a decline
-MIN_SERIES_OCCURRENCES = 4  # a series is judged on at least this many future occurrences
 _UNTRUSTED_MARGIN = timedelta(days=2)  # a guessed time is off by at most ~26 h (UTC-12..UTC+14)
 _DAY = timedelta(days=1)
 

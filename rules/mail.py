@@ -13,58 +13,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 
-from rules.model import Policy
-
-# --- The message, as the connector decodes it -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    """One received email, decoded. Addresses are lower-cased; no field holds CR or LF.
-
-    Message-IDs (`message_id`, `references`, `in_reply_to`) are stored without angle brackets.
-    `return_path` is None when the header is absent and "" for the null path `<>`.
-    `calendar_parts` holds (MIME `method` parameter or "", raw iCalendar text) for every calendar
-    part. `headers_ok` is False when a header had to be repaired (CR/LF smuggled into a decoded
-    value, no readable From address, a header the parser rejected).
-    `auto_reply_markers` names non-standard headers that mark an automatic message
-    (`X-Autoreply`, `X-Apple-Action: VACATION`, ...).
-    """
-
-    message_id: str
-    message_id_synthetic: bool = False
-    subject: str = ""
-    from_address: str = ""
-    from_name: str = ""
-    reply_to: str = ""
-    return_path: str | None = None
-    to: tuple[str, ...] = ()
-    cc: tuple[str, ...] = ()
-    bcc: tuple[str, ...] = ()
-    resent_to: tuple[str, ...] = ()
-    resent_cc: tuple[str, ...] = ()
-    date: datetime | None = None
-    references: tuple[str, ...] = ()
-    in_reply_to: str = ""
-    auto_submitted: tuple[str, ...] = ()
-    precedence: str = ""
-    list_headers: tuple[str, ...] = ()
-    x_auto_response_suppress: str = ""
-    content_type: str = "text/plain"
-    is_report: bool = False
-    text: str = ""
-    calendar_parts: tuple[tuple[str, str], ...] = ()
-    headers_ok: bool = True
-    auto_reply_markers: tuple[str, ...] = ()
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        """Every address the message was sent to (To, Cc, Bcc, Resent-To, Resent-Cc)."""
-        return (*self.to, *self.cc, *self.bcc, *self.resent_to, *self.resent_cc)
-
+from rules.model import InboundMessage, Policy
 
 # --- Decisions ---------------------------------------------------------------------------------
 
@@ -275,6 +227,16 @@ _OOO_SUBJECT_RE = re.compile(
 _SUBJECT_PREFIX_RE = re.compile(
     r"^\s*((re|fw|fwd|tr|aw|wg|sv|vs|ref|réf|rép|rep|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE
 )
+# Non-standard headers that mark an automatic message: header name (lower-case) -> a word its value
+# must contain ("" means any value). `X-Autoreply: no` says the opposite and is skipped.
+AUTO_REPLY_HEADERS: Mapping[str, str] = {
+    "x-autoreply": "",
+    "x-autorespond": "",
+    "x-autoresponder": "",
+    "x-auto-reply": "",
+    "x-apple-action": "vacation",
+    "x-failed-recipients": "",
+}
 _ROBOT_LOCAL_PARTS = ("mailer-daemon", "postmaster", "listserv", "majordomo")
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 _SUPPRESS_VALUES = frozenset({"all", "autoreply", "oof"})
@@ -551,6 +513,23 @@ def auto_submitted_value(raw: str) -> str:
 # --- Decisions ---------------------------------------------------------------------------------
 
 
+def auto_reply_markers(headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The non-standard headers (AUTO_REPLY_HEADERS) that mark this message as automatic."""
+    markers: list[str] = []
+    for name, value in headers:
+        wanted = AUTO_REPLY_HEADERS.get(name)
+        if wanted is None:
+            continue
+        text = value.strip().lower()
+        if (wanted and wanted not in text) or (name == "x-autoreply" and text == "no"):
+            continue
+        shown = "-".join(part.capitalize() for part in name.split("-"))  # X-Apple-Action
+        label = shown if not wanted else f"{shown}: {text}"
+        if label not in markers:
+            markers.append(label)
+    return tuple(markers)
+
+
 def not_for_us(msg: InboundMessage, self_addresses: frozenset[str]) -> str | None:
     """Why a personal responder must not answer this message (STANDARDS.md §1), or None."""
     if msg.return_path is None:
@@ -584,8 +563,9 @@ def not_for_us(msg: InboundMessage, self_addresses: frozenset[str]) -> str | Non
     }
     if suppress & _SUPPRESS_VALUES:
         return f"X-Auto-Response-Suppress: {msg.x_auto_response_suppress} (MS-OXCMAIL 2.1.3.2.20)"
-    if msg.auto_reply_markers:
-        return f"an automatic message ({', '.join(msg.auto_reply_markers)})"
+    markers = auto_reply_markers(msg.headers)
+    if markers:
+        return f"an automatic message ({', '.join(markers)})"
     if _OOO_SUBJECT_RE.search(fold(msg.subject)):
         return f"an out-of-office reply by its subject ({msg.subject!r})"
     if _is_self(msg.reply_to, self_addresses):

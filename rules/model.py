@@ -177,6 +177,20 @@ class BusyInterval:
 
 
 @dataclass(frozen=True)
+class Occurrence:
+    """One occurrence of one stored event, as the connector reads it, before anyone decides
+    whether it makes the freelancer busy (rules.busy does). Aware datetimes, [start, end)."""
+
+    start: datetime
+    end: datetime
+    all_day: bool = False
+    uid: str = ""
+    status: str = ""  # upper-cased STATUS of the occurrence, "" when absent
+    transparent: bool = False  # TRANSP:TRANSPARENT
+    declined_by: frozenset[str] = frozenset()  # attendees (lower-cased) whose PARTSTAT is DECLINED
+
+
+@dataclass(frozen=True)
 class Slot:
     """A bookable interval [start, end), aware, in the freelancer's zone."""
 
@@ -221,3 +235,53 @@ class CalendarItem:
     occurrences: tuple[BusyInterval, ...] = ()
     time_trusted: bool = True
     href: str = ""  # where the item is stored, for logs and for acting; never shown to clients
+
+
+# --- Mail, as the connectors decode it -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One received email, decoded. Addresses are lower-cased; no field holds CR or LF.
+
+    Message-IDs (`message_id`, `references`, `in_reply_to`) are stored without angle brackets.
+    `return_path` is None when the header is absent and "" for the null path `<>`.
+    `calendar_parts` holds (MIME `method` parameter or "", raw iCalendar text) for every calendar
+    part. `headers_ok` is False when a header had to be repaired (CR/LF smuggled into a decoded
+    value, no readable From address, a header the parser rejected).
+    `headers` holds every header as (lower-cased name, decoded one-line value), in order, bounded
+    in number and length: rules read the non-standard ones (`X-Autoreply`, `Feedback-ID`,
+    `Authentication-Results`, ...) from it. `size` is the raw message's length in bytes.
+    """
+
+    message_id: str
+    message_id_synthetic: bool = False
+    subject: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    reply_to: str = ""
+    return_path: str | None = None
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    resent_to: tuple[str, ...] = ()
+    resent_cc: tuple[str, ...] = ()
+    date: datetime | None = None
+    references: tuple[str, ...] = ()
+    in_reply_to: str = ""
+    auto_submitted: tuple[str, ...] = ()
+    precedence: str = ""
+    list_headers: tuple[str, ...] = ()
+    x_auto_response_suppress: str = ""
+    content_type: str = "text/plain"
+    is_report: bool = False
+    text: str = ""
+    calendar_parts: tuple[tuple[str, str], ...] = ()
+    headers_ok: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+    size: int = 0
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the message was sent to (To, Cc, Bcc, Resent-To, Resent-Cc)."""
+        return (*self.to, *self.cc, *self.bcc, *self.resent_to, *self.resent_cc)

@@ -8,6 +8,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from connectors import ical
+from rules.busy import busy_intervals
+from rules.model import BusyInterval
+
 ZONE = ZoneInfo("America/Toronto")
 JULIE = "julie@example.org"
 
@@ -168,3 +172,9 @@ RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=2SU;BYMONTH=3
 END:DAYLIGHT
 END:VTIMEZONE
 """
+
+
+def busy_of(raw: bytes | str, start: datetime, end: datetime, zone: ZoneInfo,
+            me: frozenset[str]) -> list[BusyInterval]:
+    """Busy time of one raw object as the mirror reads it: its occurrences, judged by rules."""
+    return busy_intervals(ical.occurrences(raw, start, end, zone), me, start, end)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from connectors.mailparse import MalformedMessage, parse_message
-from rules.mail import Answer, Ignore, InboundMessage, Invitation, classify
-from rules.model import Freelancer, Hours, Policy
+from rules.mail import Answer, Ignore, Invitation, classify
+from rules.model import Freelancer, Hours, InboundMessage, Policy
 
 pytestmark = pytest.mark.corpus
 

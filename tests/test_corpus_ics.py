@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import busy_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors import ical
+from rules.recurrence import MIN_SERIES_OCCURRENCES
+
+# the series threshold is the caller's policy (rules.recurrence)
+calendar_items = functools.partial(ical.calendar_items, min_occurrences=MIN_SERIES_OCCURRENCES)
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 if not (CORPUS / "ics").is_dir():
@@ -53,11 +59,11 @@ def at(zone: ZoneInfo, *args: int) -> datetime:
 
 
 def busy(name: str, start: datetime = WINDOW[0], end: datetime = WINDOW[1]):
-    return ical.busy_intervals(read(name), start, end, PARIS, ME)
+    return busy_of(read(name), start, end, PARIS, ME)
 
 
 def items(name: str, now: datetime = NOW, horizon: datetime = HORIZON):
-    return ical.calendar_items(read(name), now, horizon, PARIS)
+    return calendar_items(read(name), now, horizon, PARIS)
 
 
 @pytest.mark.parametrize("name", ICS_FILES)
@@ -71,7 +77,7 @@ def test_every_corpus_object_reads_without_an_unhandled_error(name):
     assert name not in UNREADABLE
     ical.untrusted_tzids(calendar)
     bounds = ical.object_bounds(raw, PARIS)
-    intervals = ical.busy_intervals(raw, *WINDOW, PARIS, ME)
+    intervals = busy_of(raw, *WINDOW, PARIS, ME)
     assert intervals == sorted(intervals, key=lambda i: (i.start, i.end, i.uid))
     for interval in intervals:
         assert interval.start.tzinfo is PARIS and interval.end.tzinfo is PARIS
@@ -79,7 +85,7 @@ def test_every_corpus_object_reads_without_an_unhandled_error(name):
         assert interval.start < interval.end
         assert bounds.first_start is not None and bounds.first_start <= interval.start.timestamp()
         assert bounds.last_end is None or interval.end.timestamp() <= bounds.last_end
-    for item in ical.calendar_items(raw, NOW, HORIZON, PARIS):
+    for item in calendar_items(raw, NOW, HORIZON, PARIS):
         assert (item.start is None) == (item.end is None)
         assert item.start is None or item.start.tzinfo is PARIS
         assert all(o.end > NOW or o.start == o.end >= NOW for o in item.occurrences)
@@ -128,7 +134,7 @@ def test_weekly_series_across_us_dst_with_exdates():
     window = (at(CHICAGO, 2020, 10, 1), at(CHICAGO, 2020, 12, 1))
     starts = [
         i.start.astimezone(CHICAGO)
-        for i in ical.busy_intervals(raw, *window, PARIS, ME)
+        for i in busy_of(raw, *window, PARIS, ME)
         if i.uid == "m4dpn70@google.com"
     ]
     # Fridays at 14:15 Chicago time on both sides of Nov 1; Oct 23, Nov 6, Nov 27 are EXDATEs.
@@ -344,8 +350,8 @@ def test_damaged_objects_never_raise_anything_but_malformed_object(name, dropped
     start = datetime(2019, 1, 1, tzinfo=PARIS)
     try:
         ical.object_bounds(raw, PARIS)
-        ical.busy_intervals(raw, start, datetime(2027, 1, 1, tzinfo=PARIS), PARIS, ME)
-        ical.calendar_items(raw, start, datetime(2019, 3, 1, tzinfo=PARIS), PARIS)
+        busy_of(raw, start, datetime(2027, 1, 1, tzinfo=PARIS), PARIS, ME)
+        calendar_items(raw, start, datetime(2019, 3, 1, tzinfo=PARIS), PARIS)
     except ical.MalformedObject:
         pass
 
@@ -380,12 +386,12 @@ def test_the_invitation_mails_are_found():
 @pytest.mark.parametrize("name", EML_FILES)
 def test_every_invitation_mail_reads_without_an_unhandled_error(name):
     for part in calendar_parts(name):
-        for item in ical.calendar_items(part, NOW, HORIZON, PARIS):
+        for item in calendar_items(part, NOW, HORIZON, PARIS):
             assert item.uid
 
 
 def mail_items(name: str) -> list:
-    return ical.calendar_items(calendar_parts(name)[0], at(UTC, 2000, 1, 1), HORIZON, PARIS)
+    return calendar_items(calendar_parts(name)[0], at(UTC, 2000, 1, 1), HORIZON, PARIS)
 
 
 def test_invitation_spot_checks():

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+from helpers import busy_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors import ical
 from rules.model import Attendee
+from rules.recurrence import MIN_SERIES_OCCURRENCES
+
+# the series threshold is the caller's policy (rules.recurrence)
+calendar_items = functools.partial(ical.calendar_items, min_occurrences=MIN_SERIES_OCCURRENCES)
 
 PARIS = ZoneInfo("Europe/Paris")
 TORONTO = ZoneInfo("America/Toronto")
@@ -54,7 +60,7 @@ def ics(*events: str, head: str = "", zones: str = "") -> bytes:
 
 def busy(raw: bytes, zone: ZoneInfo = PARIS, start: datetime | None = None, days: int = 3650):
     start = start or datetime(2024, 1, 1, tzinfo=zone)
-    return ical.busy_intervals(raw, start, start + timedelta(days=days), zone, ME)
+    return busy_of(raw, start, start + timedelta(days=days), zone, ME)
 
 
 def at(zone: ZoneInfo, *args: int) -> datetime:
@@ -83,7 +89,7 @@ def test_windows_zone_name_without_vtimezone_uses_the_cldr_table():
     )
     [interval] = busy(raw)
     assert interval.start == at(NEW_YORK, 2024, 1, 15, 9)
-    [item] = ical.calendar_items(raw, at(PARIS, 2024, 1, 1), at(PARIS, 2024, 2, 1), PARIS)
+    [item] = calendar_items(raw, at(PARIS, 2024, 1, 1), at(PARIS, 2024, 2, 1), PARIS)
     assert item.time_trusted
 
 
@@ -112,7 +118,7 @@ def test_owa_display_name_tzid_resolves_by_city_and_checked_offset():
     first, second = busy(raw, PARIS)
     assert first.start == at(PARIS, 2024, 7, 1, 9)
     assert second.start == at(NEW_YORK, 2024, 7, 1, 9)
-    items = ical.calendar_items(raw, at(PARIS, 2024, 1, 1), at(PARIS, 2024, 8, 1), PARIS)
+    items = calendar_items(raw, at(PARIS, 2024, 1, 1), at(PARIS, 2024, 8, 1), PARIS)
     assert all(item.time_trusted for item in items)
 
 
@@ -158,7 +164,7 @@ def test_unknown_tzid_is_untrusted_but_still_busy_in_the_freelancer_zone(caplog)
     assert interval.start == at(TORONTO, 2024, 6, 10, 9)
     warnings = [r for r in caplog.records if "tzone://Microsoft/Custom" in r.getMessage()]
     assert len(warnings) <= 1  # once per TZID for the whole process
-    [item] = ical.calendar_items(raw, at(TORONTO, 2024, 1, 1), at(TORONTO, 2024, 7, 1), TORONTO)
+    [item] = calendar_items(raw, at(TORONTO, 2024, 1, 1), at(TORONTO, 2024, 7, 1), TORONTO)
     assert not item.time_trusted and item.start == at(TORONTO, 2024, 6, 10, 9)
 
 
@@ -306,15 +312,15 @@ def test_exdate_and_moved_override():
 
 def test_window_is_half_open_and_intervals_are_not_clipped():
     raw = ics("UID:x\nDTSTART:20240610T090000Z\nDTEND:20240610T110000Z")
-    inside = ical.busy_intervals(raw, at(UTC, 2024, 6, 10, 10), at(UTC, 2024, 6, 10, 12), PARIS, ME)
+    inside = busy_of(raw, at(UTC, 2024, 6, 10, 10), at(UTC, 2024, 6, 10, 12), PARIS, ME)
     assert inside[0].start == at(UTC, 2024, 6, 10, 9)
-    after = ical.busy_intervals(raw, at(UTC, 2024, 6, 10, 11), at(UTC, 2024, 6, 10, 12), PARIS, ME)
+    after = busy_of(raw, at(UTC, 2024, 6, 10, 11), at(UTC, 2024, 6, 10, 12), PARIS, ME)
     assert after == []
 
 
 def test_naive_window_is_refused():
     with pytest.raises(ValueError, match="aware"):
-        ical.busy_intervals(ics(), datetime(2024, 1, 1), at(UTC, 2024, 2, 1), PARIS, ME)
+        busy_of(ics(), datetime(2024, 1, 1), at(UTC, 2024, 2, 1), PARIS, ME)
 
 
 # --- Broken objects ------------------------------------------------------------------------------
@@ -330,7 +336,7 @@ def test_malformed_vevents_are_skipped_with_a_log_line_naming_them(caplog):
         assert [i.uid for i in busy(raw)] == ["fine"]
     text = caplog.text
     assert "no-start" in text and "backwards" in text
-    items = ical.calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS)
+    items = calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS)
     broken = {i.uid: i for i in items if i.start is None}
     assert set(broken) == {"no-start", "backwards"}
     assert not any(i.time_trusted or i.occurrences for i in broken.values())
@@ -347,7 +353,7 @@ def test_tolerant_reading_bom_latin1_lowercase_stray_line_and_missing_end():
         b"\xef\xbb\xbfBEGIN:Vcalendar\r\nVERSION:2.0\r\nX\r\n\r\nBEGIN:VEVENT\r\nUID:t\r\n"
         b"SUMMARY:Tv\xe5\r\ndtstart:20240610T090000Z\r\nDTEND:20240610T100000Z\r\nEND:VEVENT\r\n"
     )
-    [item] = ical.calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS)
+    [item] = calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS)
     assert item.summary == "Två"
     assert item.start == at(UTC, 2024, 6, 10, 9)
 
@@ -406,7 +412,7 @@ def test_vtodo_and_vjournal_are_ignored():
         b"DTSTART:20240610T090000Z\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n"
     )
     assert busy(raw) == []
-    assert ical.calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS) == []
+    assert calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS) == []
 
 
 # --- Calendar items (the invitation guard's view) ------------------------------------------------
@@ -422,7 +428,7 @@ def test_calendar_item_fields_from_an_invitation():
         "DTSTART;TZID=Europe/Berlin:20240610T090000\nDTEND;TZID=Europe/Berlin:20240610T100000",
         head="METHOD:REQUEST",
     )
-    [item] = ical.calendar_items(raw, at(UTC, 2024, 6, 1), at(UTC, 2024, 7, 1), TORONTO)
+    [item] = calendar_items(raw, at(UTC, 2024, 6, 1), at(UTC, 2024, 7, 1), TORONTO)
     assert item.uid == "inv-1" and item.sequence == 0 and item.recurrence_id is None
     assert item.dtstamp == at(UTC, 2024, 6, 1, 12)
     assert (item.summary, item.status, item.transparent) == ("Planning", "CONFIRMED", True)
@@ -442,7 +448,7 @@ def test_series_occurrences_within_horizon_but_at_least_min_occurrences():
         "RRULE:FREQ=MONTHLY\nEXDATE;TZID=Europe/Paris:20240405T090000"
     )
     now = at(PARIS, 2024, 2, 10)
-    [item] = ical.calendar_items(raw, now, now + timedelta(days=7), PARIS, min_occurrences=4)
+    [item] = calendar_items(raw, now, now + timedelta(days=7), PARIS, min_occurrences=4)
     assert item.recurring and item.start == at(PARIS, 2024, 1, 5, 9)
     assert [o.start.date() for o in item.occurrences] == [
         date(2024, 3, 5),
@@ -450,7 +456,7 @@ def test_series_occurrences_within_horizon_but_at_least_min_occurrences():
         date(2024, 6, 5),
         date(2024, 7, 5),
     ]
-    wide = ical.calendar_items(raw, now, at(PARIS, 2024, 12, 31), PARIS)[0]
+    wide = calendar_items(raw, now, at(PARIS, 2024, 12, 31), PARIS)[0]
     assert len(wide.occurrences) == 9  # Mar, May..Dec
 
 
@@ -461,7 +467,7 @@ def test_overridden_instances_belong_to_their_override_item_only():
         "UID:s\nRECURRENCE-ID;TZID=Europe/Paris:20240604T090000\n"
         "DTSTART;TZID=Europe/Paris:20240604T180000\nDURATION:PT1H\nSEQUENCE:3",
     )
-    master, override = ical.calendar_items(raw, at(PARIS, 2024, 6, 1), at(PARIS, 2024, 7, 1), PARIS)
+    master, override = calendar_items(raw, at(PARIS, 2024, 6, 1), at(PARIS, 2024, 7, 1), PARIS)
     assert master.recurrence_id is None and override.recurrence_id == "20240604T070000Z"
     assert [o.start.day for o in master.occurrences] == [3, 5]
     assert [(o.start.day, o.start.hour) for o in override.occurrences] == [(4, 18)]
@@ -470,7 +476,7 @@ def test_overridden_instances_belong_to_their_override_item_only():
 
 def test_past_single_event_has_no_occurrences():
     raw = ics("UID:p\nDTSTART:20240610T090000Z\nDURATION:PT1H")
-    [item] = ical.calendar_items(raw, at(UTC, 2024, 6, 10, 10), at(UTC, 2024, 7, 1), PARIS)
+    [item] = calendar_items(raw, at(UTC, 2024, 6, 10, 10), at(UTC, 2024, 7, 1), PARIS)
     assert item.occurrences == () and item.start is not None
 
 
@@ -485,7 +491,7 @@ def test_past_single_event_has_no_occurrences():
 )
 def test_recurrence_id_text_is_the_same_whatever_the_serialization(line):
     raw = ics(f"UID:r\n{line}\nDTSTART:20240604T100000Z\nDURATION:PT1H", zones=W_EUROPE_VTIMEZONE)
-    [item] = ical.calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS)
+    [item] = calendar_items(raw, at(UTC, 2024, 1, 1), at(UTC, 2024, 7, 1), PARIS)
     assert item.recurrence_id == "20240604T070000Z"
 
 
@@ -497,7 +503,7 @@ def test_all_day_recurrence_id_is_a_day_even_when_written_as_midnight():
         "UID:ad2\nRECURRENCE-ID;VALUE=DATE:20260226\nDTSTART;VALUE=DATE:20260227",
         zones=W_EUROPE_VTIMEZONE,
     )
-    items = ical.calendar_items(raw, at(UTC, 2026, 1, 1), at(UTC, 2026, 3, 1), PARIS)
+    items = calendar_items(raw, at(UTC, 2026, 1, 1), at(UTC, 2026, 3, 1), PARIS)
     assert [i.recurrence_id for i in items] == ["20260226", "20260226"]
     assert all(i.all_day for i in items)
 
@@ -571,7 +577,7 @@ def test_busy_intervals_lie_inside_the_window_and_the_bounds(
     raw = ics(f"UID:p\n{when}{rule}")
     zone = ZoneInfo(my_zone)
     start, end = at(zone, 2024, 3, 1), at(zone, 2024, 9, 1)
-    intervals = ical.busy_intervals(raw, start, end, zone, ME)
+    intervals = busy_of(raw, start, end, zone, ME)
     bounds = ical.object_bounds(raw, zone)
     for interval in intervals:
         assert interval.start.tzinfo is zone and interval.start < interval.end
@@ -579,7 +585,7 @@ def test_busy_intervals_lie_inside_the_window_and_the_bounds(
         assert interval.all_day == all_day
         assert bounds.first_start is not None and interval.start.timestamp() >= bounds.first_start
         assert bounds.last_end is None or interval.end.timestamp() <= bounds.last_end
-    [item] = ical.calendar_items(raw, start, end, zone, min_occurrences=0)
+    [item] = calendar_items(raw, start, end, zone, min_occurrences=0)
     expected = {(i.start, i.end) for i in intervals}
     # A single event's one occurrence is given even beyond the horizon: compare inside it.
     shown = {(o.start, o.end) for o in item.occurrences if o.start < min(o.end, end)}
@@ -598,8 +604,8 @@ def test_a_rule_that_never_matches_is_skipped_not_expanded_for_ever() -> None:
     )
     zone = ZoneInfo("America/Toronto")
     start, end = datetime(2026, 11, 1, tzinfo=zone), datetime(2026, 12, 31, tzinfo=zone)
-    busy = ical.busy_intervals(ics, start, end, zone, frozenset())
+    busy = busy_of(ics, start, end, zone, frozenset())
     assert [b.uid for b in busy] == ["fine"]
-    items = ical.calendar_items(ics, start, end, zone)
+    items = calendar_items(ics, start, end, zone)
     assert {i.uid for i in items} == {"never", "fine"}
     assert ical.object_bounds(ics, zone).last_end is None

@@ -41,6 +41,7 @@ from rules.model import (
     Policy,
     TimeRange,
 )
+from rules.recurrence import MIN_SERIES_OCCURRENCES
 from rules.replies import format_slot
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -540,7 +541,8 @@ def ics_items(text: str, zone: ZoneInfo = TORONTO) -> list[CalendarItem]:
         "connectors.ical", reason="connectors/ical.py is not in the tree yet"
     )
     raw = text.strip().replace("\n", "\r\n").encode()
-    return list(ical.calendar_items(raw, NOW, NOW + timedelta(days=60), zone))
+    return list(ical.calendar_items(raw, NOW, NOW + timedelta(days=60), zone,
+                                    min_occurrences=MIN_SERIES_OCCURRENCES))
 
 
 def event(dtstart: str, dtend: str, *, extra: str = "", vtimezone: str = "") -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,6 +39,10 @@ from rules.model import (  # noqa: E402
     Policy,
     TimeRange,
 )
+from rules.recurrence import MIN_SERIES_OCCURRENCES  # noqa: E402
+
+# the series threshold is the caller's policy (rules.recurrence)
+calendar_items = functools.partial(ical.calendar_items, min_occurrences=MIN_SERIES_OCCURRENCES)
 
 TORONTO = ZoneInfo("America/Toronto")
 NOW = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
@@ -156,7 +161,7 @@ def make_policy(email_address: str = ME, zone: str = "America/Toronto") -> Polic
 
 
 def items_of(raw: bytes, now: datetime = NOW) -> list[CalendarItem]:
-    return list(ical.calendar_items(raw, now, now + timedelta(days=60), TORONTO))
+    return list(calendar_items(raw, now, now + timedelta(days=60), TORONTO))
 
 
 def item_for(raw: bytes, *, instance: bool) -> CalendarItem:

@@ -253,8 +253,8 @@ BULLETS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ),
     (
         "X-Apple-Action: VACATION",
-        {"auto_reply_markers": ("X-Apple-Action: vacation",)},
-        {"auto_reply_markers": ()},
+        {"headers": (("x-apple-action", "VACATION"),)},
+        {"headers": (("x-apple-action", "nothing"),)},
         "automatic",
     ),
     (

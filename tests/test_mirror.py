@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fixtures.radicale import PASSWORD, USER, CountingProxy
+from helpers import busy_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -482,7 +483,6 @@ def test_bounds_are_recomputed_when_the_freelancers_zone_changes(
 def test_busy_cache_answers_exactly_what_parsing_answers(
     radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: sqlite3.Connection
 ) -> None:
-    from connectors.ical import busy_intervals
 
     radicale.put_event(calendar_url, "once.ics", event("once", at(3, 9)))
     radicale.put_event(calendar_url, "weekly.ics", event("weekly", at(4, 10), rrule="FREQ=WEEKLY"))
@@ -494,7 +494,7 @@ def test_busy_cache_answers_exactly_what_parsing_answers(
         for start, end in windows:
             expected = sorted(
                 (b for _, _, raw in mirror.objects_in_window([calendar_url], start, end)
-                 for b in busy_intervals(raw, start, end, ZONE, ME)),
+                 for b in busy_of(raw, start, end, ZONE, ME)),
                 key=lambda b: (b.start, b.end))
             first = mirror.busy([calendar_url], start, end, ME)
             again = mirror.busy([calendar_url], start, end, ME)  # from the cache
