@@ -285,3 +285,19 @@ class InboundMessage:
     def recipients(self) -> tuple[str, ...]:
         """Every address the message was sent to (To, Cc, Bcc, Resent-To, Resent-Cc)."""
         return (*self.to, *self.cc, *self.bcc, *self.resent_to, *self.resent_cc)
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """What frontdesk knows around one email beyond the email itself (the daemon fills it from
+    the ledger and the calendar; rules read it).
+
+    `thread`: which of frontdesk's own replies the email answers ("offer", "confirmation",
+    "objection", "decline"), "" when none. `relation`: "stranger", "client" (frontdesk or the
+    freelancer dealt with them before) or "personal" (the freelancer writes to them themself).
+    `appointments`: the sender's upcoming appointments, in time order.
+    """
+
+    thread: str = ""
+    relation: str = "stranger"
+    appointments: tuple[Slot, ...] = ()
