@@ -3,8 +3,8 @@
 A thin adapter: it sends what it is given to whom it is told, and sorts every failure into
 TemporaryFailure (try again next pass), PermanentFailure (record as failed, never retry) or
 SmtpConfigError / SmtpAuthError (a person must fix the configuration). It never repeats a send
-on its own once the message's content has gone out: after DATA a lost connection is reported
-with `maybe_sent=True`, and the ledger decides.
+on its own once the message's content has gone out: once the whole content and its final dot
+are written, a lost connection is reported with `maybe_sent=True`, and the ledger decides.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import email.policy
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
@@ -52,6 +53,13 @@ class SmtpConfigError(PermanentFailure):
 
 class SmtpAuthError(SmtpConfigError):
     """The server refused the login (535 and the like)."""
+
+
+class _Unwritten(Exception):
+    """The connection broke before the final dot was written: nothing can have been delivered."""
+
+
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
 class _Dropped(Exception):
@@ -263,24 +271,26 @@ class SmtpSender:
 
     def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | bytes,
         *,
         envelope_from: str,
         recipients: Sequence[str],
-        before_data: Callable[[], None] | None = None,
+        written: Callable[[], None] | None = None,
     ) -> None:
-        """Send message to recipients with MAIL FROM envelope_from ("" sends `<>`).
+        """Send message (an EmailMessage, or its bytes as recorded in the ledger, CRLF line ends)
+        to recipients with MAIL FROM envelope_from ("" sends `<>`).
 
         Returns when the server accepted it for every recipient; raises a SendError otherwise.
-        `before_data` is called once the recipients are accepted, just before the content goes
-        out: up to there nothing can have been delivered (the ledger records the moment).
+        `written` is called once the whole content and its final dot are written, just before
+        the server's answer is read: up to there the server cannot have accepted the message,
+        so it may be sent again safely (the ledger records the moment).
         """
         if not recipients:
             raise ValueError("a message needs at least one recipient")
         for attempt in (1, 2):
             smtp = self._connection()
             try:
-                self._transaction(smtp, message, envelope_from, list(recipients), before_data)
+                self._transaction(smtp, message, envelope_from, list(recipients), written)
                 return
             except _Dropped as exc:
                 self._drop()
@@ -294,16 +304,22 @@ class SmtpSender:
                 ) from None
         raise AssertionError("unreachable")
 
-    def _serialise(self, smtp: smtplib.SMTP, message: EmailMessage) -> tuple[bytes, list[str]]:
+    def _serialise(self, smtp: smtplib.SMTP,
+                   message: EmailMessage | bytes) -> tuple[bytes, list[str]]:
         """The bytes to send (CRLF line ends, see TESTSERVERS.md) and the MAIL FROM options."""
         options: list[str] = []
         try:
-            data = message.as_bytes(policy=email.policy.SMTP)
+            if isinstance(message, bytes):
+                data = message
+            else:
+                data = message.as_bytes(policy=email.policy.SMTP)
             if not data.isascii():
                 if smtp.has_extn("8bitmime"):
                     options.append("BODY=8BITMIME")
                 else:
                     # Without 8BITMIME, 8-bit parts are re-encoded (base64 or quoted-printable).
+                    if isinstance(message, bytes):
+                        message = email.message_from_bytes(message, policy=email.policy.SMTP)
                     data = message.as_bytes(policy=email.policy.SMTP.clone(cte_type="7bit"))
         except (UnicodeError, ValueError, TypeError) as exc:
             raise PermanentFailure(f"the message cannot be written for SMTP: {exc}") from exc
@@ -314,10 +330,10 @@ class SmtpSender:
     def _transaction(
         self,
         smtp: smtplib.SMTP,
-        message: EmailMessage,
+        message: EmailMessage | bytes,
         envelope_from: str,
         recipients: list[str],
-        before_data: Callable[[], None] | None = None,
+        written: Callable[[], None] | None = None,
     ) -> None:
         data, mail_options = self._serialise(smtp, message)
         addresses = [envelope_from, *recipients]
@@ -350,10 +366,8 @@ class SmtpSender:
                 raise self._failure(worst[0], worst[1], f"refused the recipient {who}", plain=True)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(_reason(exc, self.timeout)) from exc
-        if before_data is not None:
-            before_data()
         try:
-            code, reply = smtp.data(data)
+            code, reply = self._data(smtp, data, written)
         except smtplib.SMTPDataError as exc:
             # DATA itself was refused (no 354): the content never went out.
             if exc.smtp_code == 421:
@@ -365,6 +379,13 @@ class SmtpSender:
                 ) from exc
             self._reset(smtp)
             raise self._failure(exc.smtp_code, exc.smtp_error, "refused the message") from exc
+        except _Unwritten as exc:
+            # the connection broke before the final dot: the server cannot have accepted it
+            self._drop()
+            raise TemporaryFailure(
+                f"the connection to the SMTP server {self.where} broke before the message was "
+                f"sent ({_reason(exc.__cause__ or exc, self.timeout)}); frontdesk will try again",
+            ) from exc
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryFailure(
@@ -386,6 +407,27 @@ class SmtpSender:
                 next(iter(refused.values()))[0],
             )
         log.debug("SMTP %s accepted a message for %s", self.where, ", ".join(recipients))
+
+    def _data(self, smtp: smtplib.SMTP, data: bytes,
+              written: Callable[[], None] | None) -> tuple[int, bytes]:
+        """DATA as smtplib does it, with a hook between the final dot and the server's answer:
+        smtplib's own data() gives no way to tell "not all written" from "written, no answer"."""
+        try:
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            body = _DOT_AT_LINE_START.sub(b"..", data)  # RFC 5321 §4.5.2 transparency
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            smtp.send(body + b".\r\n")
+        except smtplib.SMTPDataError:
+            raise
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Unwritten(str(exc)) from exc
+        if written is not None:
+            written()
+        return smtp.getreply()
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         with suppress(smtplib.SMTPException, OSError):

@@ -1,65 +1,104 @@
-"""The running service's parts, wired once: state database, calendar mirror, connections.
+"""The service's spine: its parts wired once, and the one pass every command runs.
 
-Commands (`slots`, `once`, `run`, `explain`) all go through this one object, so that what a test
-exercises is what the service does.
+`App` holds the configuration, the ledger, the calendar mirror, the connections and the reply
+templates. `App.run_pass` is the pass `once`, `run` and the demo all use: sync the calendar ->
+judge the invitations it brought -> read the inbox -> act. Each step plans (guard, inbox), then
+the executor carries the plan out through the ledger; a dry run prints the plans instead. One
+place here decides what the failure of each step means:
+
+- the calendar cannot be synced: nothing in it is judged; mail is still read, but what would
+  offer times (booking replies, emailed invitations to decline) waits until the calendar has
+  synced successfully within `max(2 x poll_seconds, 10 minutes)`, then is answered, once;
+- the mailbox cannot be used: the calendar part is done all the same;
+- one email or one calendar object that cannot be read or decided is set aside with its reason,
+  and the next one is handled.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
-from connectors.caldav import AuthError, CalDAVError, CalendarConnection, NotFound
-from connectors.imap import Mailbox, MailError
-from connectors.smtp import SmtpSender
-from daemon.config import Config, MailSettings
+from connectors.budget import Budget, OverBudget
+from connectors.caldav import CalDAVError
+from connectors.imap import FolderState, MailError
+from connectors.mailparse import MalformedMessage
+from daemon.config import Config
+from daemon.connections import Connections, explain_mail_error
 from daemon.errors import EX_CONFIG, CalendarUnavailable, MailUnavailable, UserError
+from daemon.executor import DONE, RETRY, Executor
+from daemon.guard import Guard, describe
+from daemon.inbox import MAX_ATTEMPTS, MESSAGE_CPU_SECONDS, Inbox
+from daemon.inbox import describe as describe_message
+from daemon.ledger import (
+    FACT_MAIL_FAULT,
+    FACT_PASS,
+    FACT_PASS_AT,
+    FACT_SYNC_FAILED,
+    FACT_SYNCED,
+    Ledger,
+    LedgerError,
+    Outcome,
+)
 from daemon.mirror import Mirror
-from daemon.outbox import Outbox
-from daemon.state import get_fact, open_db, open_existing, set_fact
+from daemon.plan import InvitationPlan, MessagePlan
 from daemon.templates import TemplatesError, load_templates
 from rules.model import BusyInterval
 from rules.replies import Templates
 
-if TYPE_CHECKING:
-    from daemon.guard import GuardReport
-    from daemon.inbox import InboxReport
-
 log = logging.getLogger(__name__)
 
-
-def explain_caldav_error(url: str, exc: CalDAVError) -> str:
-    if isinstance(exc, AuthError):
-        return (f"the calendar server refused the username or password for {url} "
-                "(check calendar.username and calendar.password_file)")
-    if isinstance(exc, NotFound):
-        return f"there is no calendar at {url} (check calendar.url)"
-    return f"cannot use the calendar at {url}: {exc}"
+FRESH_AT_LEAST = timedelta(minutes=10)
 
 
-class Service:
-    def __init__(self, config: Config, *, database: sqlite3.Connection | None = None) -> None:
+@dataclass
+class PassReport:
+    """What one pass did, for `once`'s output, the runner's backoff and `status`."""
+
+    declined: int = 0
+    reviewed: int = 0
+    replied: int = 0
+    drafted: int = 0
+    ignored: int = 0
+    left: int = 0
+    waiting: int = 0
+    failed: int = 0
+    seen: int = 0
+    calendar_error: str = ""  # why the calendar could not be synced ("" when it was)
+    calendar_auth: bool = False  # ... because the password was refused
+    mail_error: str = ""  # why the mailbox could not be used ("" when it could)
+    mail_auth: bool = False
+    stopped: str = ""  # why the inbox was left before its end ("" when it was read through)
+    lines: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("declined", "reviewed", "replied", "drafted",
+                                               "ignored", "left", "waiting", "failed", "seen")}
+
+
+class App:
+    """One freelancer's frontdesk: configuration, ledger, mirror, connections, templates."""
+
+    def __init__(self, config: Config, *, ledger: Ledger | None = None,
+                 state_dir: Path | None = None) -> None:
         self.config = config
-        if database is None:
+        if ledger is None:
             try:
-                database = open_db(config.daemon.state_dir)
-            except (OSError, sqlite3.Error) as exc:
-                raise UserError(f"daemon.state_dir: cannot use {config.daemon.state_dir} for "
-                                f"the state database ({exc})", EX_CONFIG) from None
-        self.db = database
-        self.mirror = Mirror(self.db, config.policy.zone)
-        self._connections: dict[str, CalendarConnection] = {}
-        self._mailbox: Mailbox | None = None
-        self._outbox: Outbox | None = None
+                ledger = Ledger.open(state_dir if state_dir is not None
+                                     else config.daemon.state_dir)
+            except LedgerError as exc:
+                raise UserError(f"daemon.state_dir: {exc}", EX_CONFIG) from None
+        self.ledger = ledger
+        self.mirror = Mirror(ledger, config.policy.zone)
+        self.connections = Connections(config)
         self._templates: Templates | None = None
 
-    def __enter__(self) -> Service:
+    def __enter__(self) -> App:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -67,13 +106,8 @@ class Service:
         self.close()
 
     def close(self) -> None:
-        if self._outbox is not None:
-            self._outbox.close()
-        self.drop_mailbox()
-        for connection in self._connections.values():
-            connection.close()
-        self._connections.clear()
-        self.db.close()
+        self.connections.close()
+        self.ledger.close()
 
     def templates(self) -> Templates:
         """The reply templates, read once (the shipped ones under the freelancer's own)."""
@@ -84,127 +118,287 @@ class Service:
                 raise UserError(f"daemon.templates_dir: {exc}", EX_CONFIG) from None
         return self._templates
 
-    def copy_mirror_from(self, state_dir: Path) -> None:
-        """Fill this (in-memory) database's mirror from the service's state database, if any."""
-        source = open_existing(state_dir)
-        if source is None:
-            return
-        try:
-            for table in ("collections", "objects"):
-                rows = source.execute(f"SELECT * FROM {table}").fetchall()
-                if rows:
-                    marks = ", ".join("?" * len(rows[0].keys()))
-                    cols = ", ".join(rows[0].keys())
-                    self.db.executemany(f"INSERT OR REPLACE INTO {table} ({cols}) "
-                                        f"VALUES ({marks})", [tuple(r) for r in rows])
-        except sqlite3.Error as exc:
-            log.warning("could not read the state database in %s: %s", state_dir, exc)
-        finally:
-            source.close()
-
-    @property
-    def calendar_urls(self) -> list[str]:
-        return [self.config.calendar.url, *self.config.calendar.busy_urls]
-
-    def connection(self, url: str) -> CalendarConnection:
-        if url not in self._connections:
-            cal = self.config.calendar
-            self._connections[url] = CalendarConnection(url, cal.username, cal.password)
-        return self._connections[url]
+    # -- the calendar --
 
     def sync_calendars(self) -> None:
         """Bring the mirror up to date with every calendar; raise CalendarUnavailable."""
-        for url in self.calendar_urls:
+        for url in self.connections.calendar_urls:
             role = "main" if url == self.config.calendar.url else "busy"
             try:
-                self.mirror.sync(url, self.connection(url), role)
+                self.mirror.sync(url, self.connections.calendar(url), role)
             except CalDAVError as exc:
-                raise CalendarUnavailable(explain_caldav_error(url, exc)) from exc
-        set_fact(self.db, "calendar_synced_at", datetime.now().astimezone().isoformat())
+                raise self.connections.unavailable(url, exc) from exc
+        with self.ledger.transaction():
+            self.ledger.set_fact_time(FACT_SYNCED, datetime.now(UTC))
+            self.ledger.set_fact(FACT_SYNC_FAILED, "")
+
+    def fresh(self, now: datetime) -> bool:
+        """Was the calendar synced recently enough to offer times from it?"""
+        synced = self.ledger.last_synced()
+        window = max(2 * timedelta(seconds=self.config.calendar.poll_seconds), FRESH_AT_LEAST)
+        return synced is not None and now - window <= synced <= now + timedelta(minutes=5)
 
     def busy(self, start: datetime, end: datetime) -> list[BusyInterval]:
-        return self.mirror.busy(self.calendar_urls, start, end,
+        return self.mirror.busy(self.connections.calendar_urls, start, end,
                                 self.config.policy.freelancer.addresses)
 
-    # -- scheduling, mail --
+    def busy_for_offers(self, now: datetime) -> list[BusyInterval]:
+        """Busy time over everything a pass may offer (the horizon, and a day either side)."""
+        horizon = timedelta(days=self.config.policy.booking.horizon_days + 2)
+        return self.busy(now - timedelta(days=1), now + horizon)
 
-    def scheduling(self, url: str) -> bool:
-        """Does this calendar's server do RFC 6638 scheduling (asked once, then remembered)?"""
-        key = f"scheduling:{url}"
-        known = get_fact(self.db, key)
-        if known is None:
-            try:
-                known = "1" if self.connection(url).probe().get("scheduling") else "0"
-            except CalDAVError as exc:
-                raise CalendarUnavailable(explain_caldav_error(url, exc)) from exc
-            set_fact(self.db, key, known)
-        return known == "1"
+    # -- the pass --
 
-    def mailbox(self) -> Mailbox:
-        """The shared IMAP session, connected on first use."""
-        mail = self.config.mail
-        if mail is None:
-            raise MailUnavailable("the [mail] section is missing from the configuration")
-        if self._mailbox is None:
-            box = Mailbox(mail.imap_host, mail.imap_port, mail.imap_security, mail.username,
-                          mail.password)
-            try:
-                box.connect()
-            except MailError as exc:
-                raise MailUnavailable(explain_mail_error(mail, exc)) from exc
-            self._mailbox = box
-        return self._mailbox
-
-    def drop_mailbox(self) -> None:
-        if self._mailbox is not None:
-            try:
-                self._mailbox.close()
-            except Exception:  # a dead connection may fail to close; it is dropped either way
-                log.debug("closing the IMAP connection failed", exc_info=True)
-            self._mailbox = None
-
-    def outbox(self) -> Outbox | None:
-        mail = self.config.mail
-        if mail is None:
-            return None
-        if self._outbox is None:
-            self._outbox = Outbox(
-                self.db, mail, envelope_from=self.config.policy.freelancer.email,
-                mailbox=self.mailbox,
-                sender=lambda: SmtpSender(mail.smtp_host, mail.smtp_port, mail.smtp_security,
-                                          mail.username, mail.password))
-        return self._outbox
-
-    # -- one full pass --
-
-    def once(self, now: datetime, *, dry_run: bool = False, emit: Callable[[str], None],
-             backfill_hours: float | None = None) -> PassReport:
-        """Sync the mirror, guard the calendar, read the inbox: what `once` and `run` do."""
-        from daemon.guard import Guard
-        from daemon.inbox import Inbox
-
-        self.sync_calendars()
-        guard = Guard(self, outbox=self.outbox, dry_run=dry_run, emit=emit)
-        report = PassReport(guard=guard.run(now))
-        if self.config.mail is not None:
-            inbox = Inbox(self, guard=guard, outbox=self.outbox, dry_run=dry_run, emit=emit)
-            try:
-                report.inbox = inbox.run(now, report.guard, backfill_hours=backfill_hours)
-            except MailError as exc:
-                self.drop_mailbox()
-                raise MailUnavailable(explain_mail_error(self.config.mail, exc)) from exc
-        if self._outbox is not None:
-            self._outbox.close()
-        set_fact(self.db, "last_pass_at", datetime.now().astimezone().isoformat())
-        return report
+    def run_pass(self, now: datetime, *, calendar: bool = True, mail: bool = True,
+                 dry_run: bool = False, backfill_hours: float | None = None,
+                 emit: Callable[[str], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 heartbeat: Callable[[], None] | None = None) -> PassReport:
+        return Pass(self, now, dry_run=dry_run, emit=emit, should_stop=should_stop,
+                    heartbeat=heartbeat).run(calendar=calendar, mail=mail,
+                                             backfill_hours=backfill_hours)
 
 
-@dataclass
-class PassReport:
-    guard: GuardReport
-    inbox: InboxReport | None = None
+class Pass:
+    """One pass over the calendar and the inbox."""
+
+    def __init__(self, app: App, now: datetime, *, dry_run: bool,
+                 emit: Callable[[str], None] | None, should_stop: Callable[[], bool] | None,
+                 heartbeat: Callable[[], None] | None) -> None:
+        self.app = app
+        self.config = app.config
+        self.ledger = app.ledger
+        self.now = now
+        self.dry_run = dry_run
+        self.report = PassReport()
+        self._emit = emit or (lambda line: log.info("%s", line))
+        self.should_stop = should_stop or (lambda: False)
+        self.heartbeat = heartbeat or (lambda: None)
+        self.guard = Guard(self.config, self.ledger, dry_run=dry_run)
+        self.executor = Executor(self.config, self.ledger, app.mirror, app.connections,
+                                 self.guard, emit=self.say)
+
+    def say(self, line: str) -> None:
+        self.report.lines.append(line)
+        self._emit(line)
+
+    def run(self, *, calendar: bool, mail: bool, backfill_hours: float | None) -> PassReport:
+        if calendar:
+            self._sync()
+        fresh = self.app.fresh(self.now)
+        busy = self.app.busy_for_offers(self.now) if fresh else None
+        if calendar and not self.report.calendar_error and busy is not None:
+            self.judge_calendar(busy)
+            busy = self.app.busy_for_offers(self.now)  # declines free time
+        if mail and self.config.mail is not None:
+            self._inbox(busy, backfill_hours)
+        self.app.connections.close_sender()
+        if not self.dry_run:
+            self._note()
+        return self.report
+
+    # -- steps --
+
+    def _sync(self) -> None:
+        self.heartbeat()
+        try:
+            self.app.sync_calendars()
+        except CalendarUnavailable as exc:
+            self.report.calendar_error = str(exc)
+            self.report.calendar_auth = "password" in str(exc)
+            if not self.dry_run:
+                with self.ledger.transaction():
+                    self.ledger.set_fact(FACT_SYNC_FAILED, str(exc))
+
+    def judge_calendar(self, busy: list[BusyInterval]) -> None:
+        """The invitations the calendar brought: finish what a crash left, then plan and carry
+        out a decision for every object whose revision was not judged yet."""
+        try:
+            if not self.dry_run:
+                self.executor.resume_invitations(self.now, busy)
+            marks: list[tuple[str, str, str]] = []
+            for stored, plans in self.guard.plan_calendar(self.now, busy):
+                self.heartbeat()
+                outcomes = [self._invitation(plan, busy) for plan in plans]
+                if RETRY not in outcomes and stored.etag is not None:
+                    marks.append((stored.collection, stored.href, stored.etag))
+            if not self.dry_run:
+                self.ledger.mark_judged(marks)
+        except (CalendarUnavailable, CalDAVError) as exc:
+            self.report.calendar_error = str(exc)
+
+    def _invitation(self, plan: InvitationPlan, busy: list[BusyInterval]) -> str:
+        if self.dry_run:
+            self._count_invitation(plan)
+            for line in invitation_lines(plan, dry_run=True):
+                self.say(line)
+            return DONE
+        outcome = self.executor.apply_invitation(plan, self.now, busy)
+        if outcome == DONE:
+            self._count_invitation(plan)
+        return outcome
+
+    def _count_invitation(self, plan: InvitationPlan) -> None:
+        if plan.verb == "decline":
+            self.report.declined += 1
+        elif plan.verb == "review":
+            self.report.reviewed += 1
+        elif plan.verb == "fail":
+            self.report.failed += 1
+
+    def _inbox(self, busy: list[BusyInterval] | None, backfill_hours: float | None) -> None:
+        settings = self.config.mail
+        assert settings is not None
+        connections = self.app.connections
+        inbox = Inbox(self.config, self.ledger, self.guard, self.app.templates(),
+                      dry_run=self.dry_run)
+        try:
+            box = connections.mailbox()
+            folder = box.select(settings.inbox)
+            self.executor.folder = folder
+            if not self.dry_run:
+                self.executor.resume_mail()
+            if busy is not None:
+                self._waiting(inbox, folder, busy)
+            uids, note = inbox.new_uids(box, folder, self.now, backfill_hours)
+            if note:
+                self.report.notes.append(note)
+            for fetched in box.fetch(uids):
+                self.heartbeat()
+                self._message(inbox, folder, fetched.uid, fetched.raw, busy)
+                if self.should_stop():
+                    self.report.stopped = "stopping"
+                    break
+            if not self.dry_run:
+                with self.ledger.transaction():
+                    self.ledger.set_fact(FACT_MAIL_FAULT, "")
+        except (MailError, MailUnavailable) as exc:
+            connections.drop_mailbox()
+            cause = exc.__cause__ if isinstance(exc, MailUnavailable) else exc
+            message = str(exc) if isinstance(exc, MailUnavailable) else explain_mail_error(
+                settings, exc)
+            self.report.mail_error = message
+            self.report.mail_auth = type(cause).__name__ == "MailAuthError"
+            if not self.dry_run:
+                with self.ledger.transaction():
+                    self.ledger.set_fact(FACT_MAIL_FAULT, message)
+
+    def _waiting(self, inbox: Inbox, folder: FolderState, busy: list[BusyInterval]) -> None:
+        """Messages that waited for a fresh calendar: decided again now that it is."""
+        waiting = self.ledger.waiting_messages(folder.name, folder.uidvalidity)
+        if not waiting:
+            return
+        box = self.app.connections.mailbox()
+        for fetched in box.fetch([w.uid for w in waiting]):
+            self.heartbeat()
+            self._message(inbox, folder, fetched.uid, fetched.raw, busy, claim=False)
+
+    def _message(self, inbox: Inbox, folder: FolderState, uid: int, raw: bytes,
+                 busy: list[BusyInterval] | None, *, claim: bool = True) -> bool:
+        """Handle one message; False to stop the pass (a temporary failure)."""
+        self.report.seen += 1
+        if claim and not self.dry_run:
+            attempts = self.ledger.claim(folder.name, folder.uidvalidity, uid)
+            if attempts > MAX_ATTEMPTS:
+                plan = inbox.unreadable(uid, folder, RuntimeError(
+                    f"frontdesk stopped {MAX_ATTEMPTS} times while handling it"))
+                plan = _set_aside(plan)
+                return self._carry_out(plan, folder, busy)
+        budget = Budget(MESSAGE_CPU_SECONDS, what="handling an email")
+        try:
+            msg = inbox.read(raw, budget)
+            plan = inbox.plan(msg, uid, self.now, busy, budget)
+        except (MalformedMessage, OverBudget) as exc:
+            log.warning("message UID %d in %s set aside: %s", uid, folder.name, exc)
+            plan = inbox.unreadable(uid, folder, exc)
+        except Exception as exc:  # whatever the bug, one message must not stop the inbox
+            log.exception("message UID %d in %s could not be handled", uid, folder.name)
+            plan = inbox.unreadable(uid, folder, exc)
+        return self._carry_out(plan, folder, busy)
+
+    def _carry_out(self, plan: MessagePlan, folder: FolderState,
+                   busy: list[BusyInterval] | None) -> bool:
+        self._count_message(plan)
+        if self.dry_run:
+            for line in message_lines(plan, dry_run=True):
+                self.say(line)
+            return True
+        if plan.outcome is Outcome.IGNORED and plan.record:
+            log.info("ignored %s: %s", plan.label, plan.reason)
+        delivery = self.executor.apply_message(plan, folder, self.now, busy or [])
+        if self.executor.smtp_fault:
+            self.report.stopped = self.executor.smtp_fault
+        if delivery is not None and delivery.repeated:
+            log.info("already answered %s before a restart", plan.label)
+            return True
+        if delivery is not None and delivery.state == "failed":
+            assert plan.mail is not None
+            self.say(f"could not reply to {plan.mail.recipient}: {delivery.detail}")
+            return True
+        if delivery is not None and delivery.state == "pending":
+            return True  # the log said why; the reply goes out on a later pass
+        said = describe_message(plan, dry_run=False)
+        if said and plan.outcome is not Outcome.INVITATION:
+            self.say(said)
+        return True
+
+    def _count_message(self, plan: MessagePlan) -> None:
+        report = self.report
+        outcome = plan.outcome
+        if not plan.record:
+            return
+        if outcome is Outcome.REPLIED:
+            report.replied += 1
+        elif outcome is Outcome.DRAFTED:
+            report.drafted += 1
+        elif outcome is Outcome.IGNORED:
+            report.ignored += 1
+        elif outcome is Outcome.LEFT:
+            report.left += 1
+        elif outcome is Outcome.WAITING:
+            report.waiting += 1
+        elif outcome in (Outcome.FAILED, Outcome.SET_ASIDE):
+            report.failed += 1
+        for invitation in plan.invitations:
+            self._count_invitation(invitation)
+
+    def _note(self) -> None:
+        import json
+
+        with self.ledger.transaction():
+            self.ledger.set_fact_time(FACT_PASS_AT, datetime.now(UTC))
+            self.ledger.set_fact(FACT_PASS, json.dumps(self.report.counts()))
 
 
-def explain_mail_error(mail: MailSettings, exc: Exception) -> str:
-    # the connector's sentences already name the server and the keys to check
-    return str(exc) or f"cannot use the mailbox on {mail.imap_host}:{mail.imap_port}"
+def _set_aside(plan: MessagePlan) -> MessagePlan:
+    from dataclasses import replace
+
+    return replace(plan, outcome=Outcome.SET_ASIDE)
+
+
+def invitation_lines(plan: InvitationPlan, *, dry_run: bool) -> list[str]:
+    """What a dry run (or `explain`) says about one invitation's plan."""
+    lines = [plan.notice] if plan.notice else []
+    if plan.verb == "decline":
+        lines.append(describe(plan.item, "would decline" if dry_run else "declined",
+                              plan.reason))
+    elif plan.verb == "review":
+        lines.append(describe(plan.item, "would leave for review" if dry_run
+                              else "left for review", plan.reason))
+    elif plan.verb == "fail":
+        lines.append(describe(plan.item, "would not decline" if dry_run else "not declined",
+                              plan.reason))
+    elif plan.verb == "catch up":
+        lines.append(describe(plan.item, "would mark declined in the calendar",
+                              "answered by email"))
+    return lines
+
+
+def message_lines(plan: MessagePlan, *, dry_run: bool) -> list[str]:
+    lines: list[str] = []
+    for invitation in plan.invitations:
+        lines += invitation_lines(invitation, dry_run=dry_run)
+    line = describe_message(plan, dry_run=dry_run)
+    if line:
+        lines.append(line)
+    return lines

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from connectors.caldav import CalDAVError, CalendarConnection
-from daemon.app import explain_caldav_error
 from daemon.config import Config
+from daemon.connections import explain_caldav_error
 
 CheckLine = tuple[bool, str]
 
@@ -20,7 +20,7 @@ def run_checks(config: Config) -> Iterator[CheckLine]:
 def mail_checks(config: Config) -> Iterator[CheckLine]:
     from connectors.imap import Mailbox, MailError
     from connectors.smtp import SendError, SmtpSender
-    from daemon.app import explain_mail_error
+    from daemon.connections import explain_mail_error
 
     mail = config.mail
     if mail is None:

@@ -149,20 +149,25 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_slots(config: Config, args: argparse.Namespace) -> int:
-    from daemon import app
+    from daemon.app import App
     from rules.availability import bookable_slots, offer
     from rules.replies import format_slot
 
     zone = config.policy.zone
+    today = datetime.now(zone)
     if args.from_date:
         now = datetime.combine(args.from_date, time(0, 0), tzinfo=zone)
+        if args.from_date < today.date():
+            raise UserError(f"--from {args.from_date.isoformat()} is in the past (today is "
+                            f"{today.date().isoformat()}): no slot can be offered then",
+                            EX_USAGE)
     else:
-        now = datetime.now(zone)
+        now = today
     horizon = args.days or config.policy.booking.horizon_days
-    with app.Service(config) as service:
-        service.sync_calendars()
+    with App(config) as app:
+        app.sync_calendars()
         window_end = now + timedelta(days=horizon + 1)
-        busy = service.busy(now - timedelta(days=1), window_end)
+        busy = app.busy(now - timedelta(days=1), window_end)
     if args.all:
         found = bookable_slots(config.policy, busy, now, horizon_days=horizon)
     else:
@@ -192,7 +197,8 @@ def check_own_templates(config: Config) -> None:
 
 
 def cmd_once(config: Config, args: argparse.Namespace) -> int:
-    from daemon import app
+    from daemon.app import App
+    from daemon.errors import EX_UNAVAILABLE
 
     check_own_templates(config)
 
@@ -200,36 +206,33 @@ def cmd_once(config: Config, args: argparse.Namespace) -> int:
         print("dry run: nothing is changed, nothing is sent", file=sys.stderr)
     if args.backfill_hours is not None and args.backfill_hours < 0:
         raise UserError("--backfill-hours must be zero or more", EX_USAGE)
-    with app.Service(config) as service:
-        service.once(datetime.now(config.policy.zone), dry_run=args.dry_run,
-                     emit=lambda line: print(line, flush=True),
-                     backfill_hours=args.backfill_hours)
-    return 0
+    with App(config) as app:
+        report = app.run_pass(datetime.now(config.policy.zone), dry_run=args.dry_run,
+                              emit=lambda line: print(line, flush=True),
+                              backfill_hours=args.backfill_hours)
+    for note in report.notes:
+        print(note)
+    if not report.lines and not report.notes:
+        print("nothing to do: no new invitation, no new mail")
+    problems = [p for p in (report.calendar_error, report.mail_error) if p]
+    for problem in problems:
+        print(f"frontdesk: {problem}", file=sys.stderr)
+    if report.waiting:
+        print(f"{report.waiting} email(s) wait for the calendar to sync, then are answered",
+              file=sys.stderr)
+    return EX_UNAVAILABLE if problems else 0
 
 
 def cmd_explain(config: Config, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from connectors.mailparse import MalformedMessage
-    from daemon import app, inbox
-    from daemon.state import open_db
+    from daemon.explain import explain
 
     try:
         raw = Path(args.file).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {args.file}: {exc.strerror or exc}", EX_USAGE) from None
-    with app.Service(config, database=open_db(None)) as service:
-        # a private in-memory copy of the mirror: explain stores nothing
-        service.copy_mirror_from(config.daemon.state_dir)
-        try:
-            service.sync_calendars()
-        except UserError as exc:
-            log.warning("warning: slots come from the last synced copy: %s", exc)
-        try:
-            lines, reply = inbox.explain_message(service, raw,
-                                                 datetime.now(config.policy.zone))
-        except MalformedMessage as exc:
-            raise UserError(f"{args.file} is not a readable email: {exc}") from None
+    lines, reply = explain(config, raw, file_name=args.file)
     for line in lines:
         print(line)
     if reply:

@@ -31,6 +31,7 @@ from rules.model import (
     Freelancer,
     Hours,
     InvitePolicy,
+    Limits,
     Localized,
     Policy,
     Service,
@@ -173,6 +174,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "terms": ("payment", "cancellation", "contact", "options"),
     "services": ("name", "minutes", "price"),
     "clients": ("block", "review"),
+    "limits": ("per_hour", "per_day", "per_sender_per_day", "repeat_days",
+               "declines_per_organizer_per_day"),
     "daemon": ("state_dir", "log_level", "templates_dir"),
 }
 REQUIRED_SECTIONS = ("freelancer", "calendar", "hours")
@@ -384,13 +387,14 @@ class _Validator:
         terms = self.terms(lang)
         services = self.services(lang)
         clients = self.clients()
+        limits = self.limits()
         calendar = self.calendar()
         mail = self.mail(freelancer.email) if "mail" in self.data else None
         daemon = self.daemon()
         if self.problems:
             raise ConfigError(self.path, self.problems)
         policy = Policy(freelancer=freelancer, hours=hours, booking=booking, invites=invites,
-                        terms=terms, services=services, clients=clients)
+                        terms=terms, services=services, clients=clients, limits=limits)
         return Config(self.path, policy, calendar, mail, daemon, tuple(self.warnings))
 
     def freelancer(self) -> Freelancer:
@@ -578,6 +582,22 @@ class _Validator:
                                'like "*@spam.example"')
             lists[key] = tuple(good)
         return ClientsPolicy(**lists)
+
+    def limits(self) -> Limits:
+        name = "limits"
+        sec = self.section(name)
+        d = Limits()
+        return Limits(
+            per_hour=self.number(sec, name, "per_hour", d.per_hour, minimum=0),
+            per_day=self.number(sec, name, "per_day", d.per_day, minimum=0),
+            per_sender_per_day=self.number(sec, name, "per_sender_per_day",
+                                           d.per_sender_per_day, minimum=0),
+            repeat_days=self.number(sec, name, "repeat_days", d.repeat_days, minimum=0,
+                                    integer=False),
+            declines_per_organizer_per_day=self.number(
+                sec, name, "declines_per_organizer_per_day", d.declines_per_organizer_per_day,
+                minimum=0),
+        )
 
     def calendar(self) -> CalendarSettings:
         name = "calendar"

@@ -1,28 +1,31 @@
-"""The invitation guard: judge what changed in the calendar, decline by iTIP/iMIP, exactly once.
+"""The invitation guard's planning: which invitations to decline, leave, or leave for review.
 
-For each calendar object whose revision it has not judged yet, every invitation in it is decided
-by rules.invitations; a decline is carried out in three recorded steps: the ledger row (with the
-iMIP reply already built), the freelancer's stored copy (only their PARTSTAT, If-Match), then the
-email to the organizer through the outbox. A crash between any two steps resumes at the next one.
+It reads what the calendar sync brought (every object whose revision it has not judged) and the
+calendar parts of emails the inbox hands it, asks rules.invitations for a decision on each item,
+and turns each decline into a plan: the iMIP REPLY to send (built now, so the ledger keeps its
+bytes) and, when the invitation is in the calendar, the change of the freelancer's stored copy.
+The executor carries plans out; nothing here sends or writes to a server.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
-import sqlite3
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from connectors.caldav import CalDAVError, PreconditionFailed
+from connectors.budget import Budget, OverBudget
 from connectors.ical import MalformedObject, calendar_items
-from connectors.itip import declined_copy, imip_reply_message, reply_calendar, reply_message_id
-from daemon.faults import crash_point
-from daemon.outbox import wire_bytes
+from connectors.itip import imip_reply_message, reply_calendar, reply_message_id
+from daemon.config import Config
+from daemon.ledger import (
+    InvitationDecision,
+    InvitationState,
+    Ledger,
+    StoredObject,
+    rate_key,
+)
+from daemon.plan import ChangeStoredCopy, InvitationPlan, SendMail, wire
 from rules.invitations import (
     Decline,
     Leave,
@@ -35,367 +38,223 @@ from rules.invitations import (
 from rules.invitations import my_attendee as find_my_attendee
 from rules.model import BusyInterval, CalendarItem
 from rules.recurrence import MIN_SERIES_OCCURRENCES
-
-if TYPE_CHECKING:
-    from daemon.app import Service
-    from daemon.outbox import Outbox
+from rules.replies import clean_title
 
 log = logging.getLogger(__name__)
 
-DONE = "done"
-FAILED = "failed"
-PENDING = "pending"
-STORED = "stored"
+# CPU one calendar object from the calendar may cost to read; past it, it is skipped
+OBJECT_CPU_SECONDS = 2.0
+_DAY = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class Stored:
-    """Where an invitation lives in the freelancer's calendar."""
-
-    url: str
-    href: str
-    etag: str | None
-    raw: bytes
+def describe(item: CalendarItem, verb: str, reason: str) -> str:
+    """One line about an invitation, its title shortened and without control characters."""
+    title = clean_title(item.summary) or "(no title)"
+    who = clean_title(item.organizer) or "(no organizer)"
+    return f"{verb} '{title}' from {who}: {reason}"
 
 
 @dataclass
-class GuardReport:
-    declined: int = 0
-    reviewed: int = 0
-    failed: int = 0
-    lines: list[str] = field(default_factory=list)
+class DeclineTally:
+    """Declines planned in this pass but not yet in the ledger (a dry run records nothing)."""
 
-
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def describe(decision: Decline | Review | Leave, verb: str) -> str:
-    item = decision.item
-    title = item.summary or "(no title)"
-    who = item.organizer or "(no organizer)"
-    return f"{verb} '{title}' from {who}: {decision.reason}"
+    to_organizer: dict[str, int]
+    total: int = 0
 
 
 class Guard:
-    def __init__(self, service: Service, *, outbox: Callable[[], Outbox | None], dry_run: bool,
-                 emit: Callable[[str], None]) -> None:
-        self.service = service
-        self.config = service.config
-        self.policy = service.config.policy
-        self.db: sqlite3.Connection = service.db
-        self._outbox = outbox
+    def __init__(self, config: Config, ledger: Ledger, *, dry_run: bool,
+                 explaining: bool = False) -> None:
+        self.config = config
+        self.explaining = explaining  # `explain` shows the decline even without [mail]
+        self.policy = config.policy
+        self.ledger = ledger
         self.dry_run = dry_run
-        self.emit = emit
-        self._busy: list[BusyInterval] | None = None
-        self._marks: list[tuple[str, str, str, str]] = []
+        self.tally = DeclineTally({})
 
-    # -- the calendar pass --
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.policy.booking.horizon_days)
 
-    def run(self, now: datetime) -> GuardReport:
-        report = GuardReport()
-        self._busy = None
-        if not self.dry_run:
-            self.resume(report, now)
-        url = self.config.calendar.url
-        horizon_end = now + timedelta(days=self.policy.booking.horizon_days)
+    # -- reading items --
+
+    def items(self, raw: bytes, now: datetime, budget: Budget | None = None) -> list[CalendarItem]:
+        """The object's calendar items (raises MalformedObject or OverBudget)."""
+        return calendar_items(raw, now, now + self.horizon, self.policy.zone,
+                              min_occurrences=MIN_SERIES_OCCURRENCES,
+                              budget=budget or Budget(OBJECT_CPU_SECONDS,
+                                                      what="reading an invitation"))
+
+    def item_in(self, stored: StoredObject, key: tuple[str, str, int],
+                now: datetime) -> CalendarItem | None:
+        """The item of that key in a stored object, or None (gone, changed, unreadable)."""
         try:
-            self._judge_all(url, now, horizon_end, report)
-        finally:
-            self._flush_marks()
-        return report
+            items = self.items(stored.raw, now)
+        except (MalformedObject, OverBudget):
+            return None
+        for item in items:
+            if (item.uid, item.recurrence_id or "", item.sequence) == key:
+                return item
+        return None
 
-    def _judge_all(self, url: str, now: datetime, horizon_end: datetime,
-                   report: GuardReport) -> None:
-        for href, etag, raw in self._unjudged(url, now):
+    # -- the calendar --
+
+    def plan_calendar(
+        self, now: datetime, busy: Sequence[BusyInterval]
+    ) -> Iterator[tuple[StoredObject, Iterator[InvitationPlan]]]:
+        """Every unjudged object of the main calendar with the plans of its items, one object
+        at a time (the caller carries out each plan before the next is made, so the limits
+        count it); an object that cannot be read gets no plan (and is marked judged: the same
+        revision fails again)."""
+        for stored in self.ledger.unjudged(self.config.calendar.url, now.timestamp()):
             try:
-                items = calendar_items(raw, now, horizon_end, self.policy.zone,
-                                   min_occurrences=MIN_SERIES_OCCURRENCES)
-            except MalformedObject as exc:
-                log.warning("calendar object %s skipped: %s", href, exc)
-                self._mark_judged(url, href, etag)
+                items = self.items(stored.raw, now)
+            except (MalformedObject, OverBudget) as exc:
+                log.warning("calendar object %s skipped: %s", stored.href, exc)
+                yield stored, iter(())
                 continue
-            stored = Stored(url, href, etag, raw)
-            complete = True
-            for item in items:
-                complete = self.judge(item, now, stored, report) and complete
-            if complete:
-                self._mark_judged(url, href, etag)
+            yield stored, (self.plan_item(item, now, busy, stored=stored) for item in items)
 
-    def _unjudged(self, url: str, now: datetime) -> Iterable[tuple[str, str | None, bytes]]:
-        rows = self.db.execute(
-            "SELECT href, etag, raw FROM objects WHERE collection = ? "
-            "AND (judged_etag IS NULL OR etag IS NULL OR judged_etag != etag) "
-            "AND (last_end IS NULL OR last_end > ?)",
-            (url, now.timestamp())).fetchall()
-        return [(str(r["href"]), r["etag"], bytes(r["raw"])) for r in rows]
+    # -- an email's invitations --
 
-    def _mark_judged(self, url: str, href: str, etag: str | None) -> None:
-        """Remember that this revision was judged; written with the pass's other marks.
-
-        Only while it is still the stored revision: after our own PUT the object has a newer
-        ETag, already marked, which an older mark must not overwrite."""
-        if self.dry_run or etag is None:
-            return
-        self._marks.append((etag, url, href, etag))
-
-    def _flush_marks(self) -> None:
-        if not self._marks:
-            return
-        self.db.execute("BEGIN")
-        try:
-            self.db.executemany("UPDATE objects SET judged_etag = ? WHERE collection = ? AND "
-                                "href = ? AND etag = ?", self._marks)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self._marks.clear()
-
-    def busy(self, now: datetime) -> list[BusyInterval]:
-        if self._busy is None:
-            end = now + timedelta(days=self.policy.booking.horizon_days + 2)
-            self._busy = self.service.busy(now - timedelta(days=1), end)
-        return self._busy
+    def plan_email(self, parts: Sequence[tuple[str, str]], now: datetime,
+                   busy: Sequence[BusyInterval], sender: str,
+                   budget: Budget) -> list[InvitationPlan]:
+        """The plans of the requests an email carries: only for the organizer who sent it
+        (RFC 6047 §3), and one decline per UID whatever the number of overrides."""
+        plans: list[InvitationPlan] = []
+        declined_uids: set[str] = set()
+        for _method, ics in parts:
+            raw = ics.encode("utf-8")
+            items = self.items(raw, now, budget)
+            # a series first: its REPLY declines the overrides with it
+            for item in sorted(items, key=lambda i: i.recurrence_id is not None):
+                budget.check("judging invitations")
+                plan = self.plan_item(item, now, busy, request_raw=raw, sender=sender)
+                if plan.verb == "decline":
+                    if item.uid in declined_uids:
+                        plan = InvitationPlan(item, None, "already declined with its series",
+                                              "skip")
+                    declined_uids.add(item.uid)
+                plans.append(plan)
+        return plans
 
     # -- one item --
 
-    def judge(self, item: CalendarItem, now: datetime, stored: Stored | None,
-              report: GuardReport, *, request_raw: bytes | None = None) -> bool:
-        """Decide on one item and act; False when it must be judged again next pass."""
+    def plan_item(self, item: CalendarItem, now: datetime, busy: Sequence[BusyInterval], *,
+                  stored: StoredObject | None = None, request_raw: bytes | None = None,
+                  sender: str | None = None) -> InvitationPlan:
         addresses = self.policy.freelancer.addresses
         if find_my_attendee(item, addresses) is None:
-            return True  # cheap exit: not addressed to the freelancer at all
-        decision = decide(item, self.policy, self.busy(now), now, language="en")
+            return InvitationPlan(item, None, "not addressed to you", "skip")
+        decision = decide(item, self.policy, busy, now, language="en")
         if isinstance(decision, NotAnInvitation):
-            return True
+            return InvitationPlan(item, None, decision.reason, "skip")
         if isinstance(decision, Leave):
-            if getattr(decision, "attention", False):
-                log.info("%s", describe(decision, "left for you"))
-            else:
-                log.debug("%s", describe(decision, "left"))
-            return True
+            notice = (describe(item, "left for you", decision.reason)
+                      if decision.attention else "")
+            return InvitationPlan(item, None, decision.reason, "leave", notice=notice)
         key = (item.uid, item.recurrence_id or "", item.sequence)
-        row = self.db.execute("SELECT state, decision, href FROM invitations WHERE uid = ? "
-                              "AND recurrence_id = ? AND sequence = ?", key).fetchone()
+        row = self.ledger.invitation(key)
         if isinstance(decision, Review):
-            if row is None:
-                self._emit(report, describe(decision, "left for review"))
-                report.reviewed += 1
-                if not self.dry_run:
-                    self._ledger_insert(key, "review", DONE, decision, stored, None)
-            return True
+            if row is not None:
+                return InvitationPlan(item, None, "already noted", "skip")
+            return self._review(item, decision.reason, stored)
         # a decline
-        if row is not None and row["state"] == DONE and row["href"] is None \
-                and stored is not None and not self.dry_run:
+        if sender is not None and not self._sent_by_organizer(item, sender):
+            return self._review(item, f"the organizer {item.organizer or '(none)'} did not send "
+                                      f"this email ({sender or 'unknown sender'}), so it is not "
+                                      "answered (RFC 6047 §3)", stored)
+        if row is not None and row.state is InvitationState.DONE and row.href is None \
+                and stored is not None:
             # declined by email before it reached the calendar: the organizer has the REPLY;
             # only the freelancer's own copy still says NEEDS-ACTION
-            return self._catch_up_stored(decision, key, stored, now)
-        if row is not None and row["state"] in (DONE, FAILED):
-            return True
-        if self.config.mail is None:
-            self._emit(report, describe(decision, "not declined (no [mail] to tell the organizer)"))
-            return True
-        if self.dry_run:
-            self._emit(report, describe(decision, "declined"))
-            report.declined += 1
-            return True
-        return self.decline(decision, now, stored, report, request_raw=request_raw,
-                            resumed=row is not None)
-
-    def decline(self, decision: Decline, now: datetime, stored: Stored | None,
-                report: GuardReport, *, request_raw: bytes | None, resumed: bool) -> bool:
-        item = decision.item
-        key = (item.uid, item.recurrence_id or "", item.sequence)
+            return InvitationPlan(item, InvitationDecision.DECLINE, decision.reason, "catch up",
+                                  decision, stored_copy=_copy(stored))
+        if row is not None:
+            return InvitationPlan(item, None, "already handled", "skip")
+        if self.config.mail is None and not self.explaining:
+            return InvitationPlan(item, None, decision.reason, "leave", notice=describe(
+                item, "not declined (no [mail] to tell the organizer)", decision.reason))
+        limited = self._limited(item)
+        if limited:
+            return self._review(item, f"not declined: {limited}", stored)
         source = request_raw if request_raw is not None else (stored.raw if stored else b"")
         try:
-            message = self._imip(decision, source, now)
+            mail = self.imip(decision, source, now)
         except (ValueError, MalformedObject) as exc:
             # e.g. an ORGANIZER that is not a mail address: nobody can be told, so nothing is
             # changed; the freelancer sees why
-            self._emit(report, describe(decision, f"not declined ({exc})"))
-            report.failed += 1
-            self._ledger_insert(key, "decline", FAILED, decision, stored, None)
-            self._set_state(key, FAILED, str(exc))
-            return True
-        if not resumed:
-            self._ledger_insert(key, "decline", PENDING, decision, stored, message)
-        if stored is not None:
-            try:
-                ok = self._store_declined(decision, stored, now)
-            except CalDAVError as exc:
-                log.warning("could not decline %r in the calendar yet: %s", item.summary, exc)
-                return False
-            if not ok:
-                self.db.execute("DELETE FROM invitations WHERE uid = ? AND recurrence_id = ? AND "
-                                "sequence = ?", key)
-                return True
-        crash_point("after-put")
-        self._set_state(key, STORED)
-        self._emit(report, describe(decision, "declined"))
-        report.declined += 1
-        self._send(key, message, report)
-        return True
+            return InvitationPlan(item, InvitationDecision.DECLINE, f"not declined ({exc})",
+                                  "fail", decision)
+        if self.dry_run:
+            self.tally.to_organizer[rate_key(item.organizer)] = \
+                self.tally.to_organizer.get(rate_key(item.organizer), 0) + 1
+            self.tally.total += 1
+        return InvitationPlan(item, InvitationDecision.DECLINE, decision.reason, "decline",
+                              decision, mail=mail,
+                              stored_copy=_copy(stored) if stored is not None else None)
 
-    def preview(self, item: CalendarItem, now: datetime,
-                request_raw: bytes) -> EmailMessage | None:
-        """The iMIP decline that would be sent for this item, if it would be declined."""
-        decision = decide(item, self.policy, self.busy(now), now, language="en")
-        if not isinstance(decision, Decline):
+    def _review(self, item: CalendarItem, reason: str,
+                stored: StoredObject | None) -> InvitationPlan:
+        return InvitationPlan(item, InvitationDecision.REVIEW, reason, "review",
+                              stored_copy=_copy(stored) if stored is not None else None)
+
+    def _sent_by_organizer(self, item: CalendarItem, sender: str) -> bool:
+        organizer = rate_key(item.organizer)
+        return bool(sender) and bool(organizer) and rate_key(sender) == organizer
+
+    def _limited(self, item: CalendarItem) -> str | None:
+        """Why no decline may go to this organizer now (limits), or None."""
+        limits = self.policy.limits
+        now = datetime.now(self.policy.zone)
+        key = rate_key(item.organizer)
+        to_organizer = self.ledger.sent_count(now - _DAY, key=key, kind="imip") \
+            + self.tally.to_organizer.get(key, 0)
+        if to_organizer >= limits.declines_per_organizer_per_day:
+            return (f"{item.organizer} already got {to_organizer} declines in the last 24 hours "
+                    "(limits.declines_per_organizer_per_day)")
+        last_hour = self.ledger.sent_count(now - timedelta(hours=1)) + self.tally.total
+        last_day = self.ledger.sent_count(now - _DAY) + self.tally.total
+        if last_hour >= limits.per_hour:
+            return f"{last_hour} automatic emails in the last hour (limits.per_hour)"
+        if last_day >= limits.per_day:
+            return f"{last_day} automatic emails in the last 24 hours (limits.per_day)"
+        return None
+
+    def redecide(self, item: CalendarItem, stored: StoredObject, now: datetime,
+                 busy: Sequence[BusyInterval]) -> Decline | None:
+        """After 412 Precondition Failed: the same item in the fresh copy, decided again; None
+        when it is no longer declined (or has a new SEQUENCE: the next pass judges that)."""
+        key = (item.uid, item.recurrence_id or "", item.sequence)
+        fresh = self.item_in(stored, key, now)
+        if fresh is None:
             return None
-        try:
-            return self._imip(decision, request_raw, now)
-        except (ValueError, MalformedObject):
-            return None
+        decision = decide(fresh, self.policy, busy, now, language="en")
+        return decision if isinstance(decision, Decline) else None
 
-    def _catch_up_stored(self, decision: Decline, key: tuple[str, str, int], stored: Stored,
-                         now: datetime) -> bool:
-        try:
-            if not self._store_declined(decision, stored, now):
-                return True
-        except CalDAVError as exc:
-            log.warning("could not mark %r declined in the calendar yet: %s",
-                        decision.item.summary, exc)
-            return False
-        self.db.execute("UPDATE invitations SET collection = ?, href = ?, updated_at = ? WHERE "
-                        "uid = ? AND recurrence_id = ? AND sequence = ?",
-                        (stored.url, stored.href, _now_text(), *key))
-        log.info("%s", describe(decision, "marked declined in the calendar (answered by email)"))
-        return True
+    # -- the REPLY --
 
-    def _imip(self, decision: Decline, request_raw: bytes, now: datetime) -> EmailMessage:
+    def imip(self, decision: Decline, request_raw: bytes, now: datetime) -> SendMail:
+        """The iMIP decline (RFC 6047) as it will go out; ValueError when it cannot be built."""
         item = decision.item
         freelancer = self.policy.freelancer
         language = freelancer.language
         attendee = find_my_attendee(item, freelancer.addresses)
         address = attendee.address if attendee else freelancer.email
-        localized = decide(item, self.policy, self.busy(now), now, language=language)
-        chosen = localized if isinstance(localized, Decline) else decision
-        comment = reply_comment(chosen, self.policy, language)
-        subject, body = explanation(chosen, self.policy, language)
+        comment = reply_comment(decision, self.policy, language)
+        subject, body = explanation(decision, self.policy, language)
         calendar = reply_calendar(request_raw, item, address, comment, now)
         domain = freelancer.email.rpartition("@")[2] or "frontdesk.invalid"
-        return imip_reply_message(
+        message_id = reply_message_id(item.uid, item.recurrence_id, item.sequence, domain)
+        message = imip_reply_message(
             from_address=freelancer.email, from_name=freelancer.name,
             to_address=item.organizer, subject=subject, text=body, calendar=calendar,
-            message_id=reply_message_id(item.uid, item.recurrence_id, item.sequence, domain),
-            now=now)
-
-    def _store_declined(self, decision: Decline, stored: Stored, now: datetime) -> bool:
-        """PUT the freelancer's copy with their PARTSTAT=DECLINED; False if no longer due."""
-        scheduling = self.service.scheduling(stored.url)
-        addresses = self.policy.freelancer.addresses
-        connection = self.service.connection(stored.url)
-        current = stored
-        for attempt in (1, 2):
-            new_raw = declined_copy(current.raw, decision.item, addresses,
-                                    schedule_agent_client=scheduling)
-            try:
-                etag = connection.put(current.href, new_raw, current.etag)
-            except PreconditionFailed:
-                if attempt == 2:
-                    raise
-                # RFC 4791: someone changed it meanwhile; fetch, decide again, retry once
-                fresh = connection.get(current.href)
-                self.service.mirror.put_local(current.url, current.href, fresh.etag, fresh.raw)
-                current = Stored(current.url, current.href, fresh.etag, fresh.raw)
-                again = self._redecide(decision.item, current, now)
-                if again is None:
-                    log.info("%r changed on the server meanwhile; no longer declined",
-                             decision.item.summary)
-                    return False
-                decision = again
-                continue
-            self.service.mirror.put_local(current.url, current.href, etag, new_raw)
-            self._busy = None  # the declined time is free again for what this pass offers
-            if etag is not None:
-                self._mark_judged(current.url, current.href, etag)
-            return True
-        return False
-
-    def _redecide(self, item: CalendarItem, stored: Stored, now: datetime) -> Decline | None:
-        horizon_end = now + timedelta(days=self.policy.booking.horizon_days)
-        for fresh in calendar_items(stored.raw, now, horizon_end, self.policy.zone,
-                                   min_occurrences=MIN_SERIES_OCCURRENCES):
-            if (fresh.uid, fresh.recurrence_id) == (item.uid, item.recurrence_id):
-                if fresh.sequence != item.sequence:
-                    return None  # a new revision: the next pass judges it on its own
-                decision = decide(fresh, self.policy, self.busy(now), now, language="en")
-                return decision if isinstance(decision, Decline) else None
-        return None
-
-    def _send(self, key: tuple[str, str, int], message: EmailMessage,
-              report: GuardReport) -> None:
-        outbox = self._outbox()
-        if outbox is None:
-            return
+            message_id=message_id, now=now)
         recipient = str(message["To"].addresses[0].addr_spec) if message["To"] else ""
-        outcome = outbox.deliver(message, kind="imip", recipient=recipient,
-                                 in_reply_to=key[0])
-        if outcome.state in ("sent", "drafted"):
-            self._set_state(key, DONE)
-        elif outcome.state == "failed":
-            self._set_state(key, FAILED, outcome.detail)
-            report.failed += 1
-            self._emit(report, f"could not send the decline to {recipient}: {outcome.detail}")
+        return SendMail(message_id=str(message["Message-ID"]), recipient=recipient,
+                        kind="imip", in_reply_to=item.uid, body=wire(message), text=body)
 
-    def resume(self, report: GuardReport, now: datetime | None = None) -> None:
-        """Send the iMIP replies of declines whose calendar step is done but whose mail is not.
 
-        A row still `pending` whose stored copy already says DECLINED crashed between our PUT
-        and its record: the next judging would see no invitation any more, so it is finished
-        here rather than lost."""
-        for row in self.db.execute("SELECT uid, recurrence_id, sequence, collection, href FROM "
-                                   "invitations WHERE state = ? AND message IS NOT NULL AND "
-                                   "href IS NOT NULL", (PENDING,)).fetchall():
-            key = (row["uid"], row["recurrence_id"], row["sequence"])
-            if self._stored_declined(row["collection"], row["href"], key, now):
-                self._set_state(key, STORED)
-        rows = self.db.execute("SELECT uid, recurrence_id, sequence, message FROM invitations "
-                               "WHERE state = ? AND message IS NOT NULL", (STORED,)).fetchall()
-        for row in rows:
-            message = email.message_from_bytes(bytes(row["message"]), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            self._send((row["uid"], row["recurrence_id"], row["sequence"]), message, report)
-
-    def _stored_declined(self, url: str, href: str, key: tuple[str, str, int],
-                         now: datetime | None) -> bool:
-        found = self.service.mirror.get(url, href)
-        if found is None:
-            return False
-        moment = now or datetime.now(self.policy.zone)
-        try:
-            items = calendar_items(found[1], moment, moment, self.policy.zone,
-                                   min_occurrences=MIN_SERIES_OCCURRENCES)
-        except MalformedObject:
-            return False
-        for item in items:
-            if (item.uid, item.recurrence_id or "", item.sequence) == key:
-                mine = find_my_attendee(item, self.policy.freelancer.addresses)
-                return mine is not None and mine.partstat == "DECLINED"
-        return False
-
-    # -- ledger --
-
-    def _ledger_insert(self, key: tuple[str, str, int], kind: str, state: str,
-                       decision: Decline | Review, stored: Stored | None,
-                       message: EmailMessage | None) -> None:
-        now = _now_text()
-        blob = wire_bytes(message) if message is not None else None
-        self.db.execute(
-            "INSERT INTO invitations (uid, recurrence_id, sequence, decision, state, reason, "
-            "summary, organizer, message_id, message, collection, href, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-            "state = excluded.state, message = excluded.message, updated_at = excluded.updated_at",
-            (*key, kind, state, decision.reason, decision.item.summary, decision.item.organizer,
-             str(message["Message-ID"]) if message is not None else None, blob,
-             stored.url if stored else None, stored.href if stored else None, now, now))
-
-    def _set_state(self, key: tuple[str, str, int], state: str, detail: str | None = None) -> None:
-        self.db.execute("UPDATE invitations SET state = ?, detail = COALESCE(?, detail), "
-                        "updated_at = ? WHERE uid = ? AND recurrence_id = ? AND sequence = ?",
-                        (state, detail, _now_text(), *key))
-
-    def _emit(self, report: GuardReport, line: str) -> None:
-        report.lines.append(line)
-        self.emit(line)
+def _copy(stored: StoredObject) -> ChangeStoredCopy:
+    return ChangeStoredCopy(stored.collection, stored.href, stored.etag, stored.raw)

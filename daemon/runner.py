@@ -22,11 +22,11 @@ from types import FrameType
 
 import schedule
 
-from connectors.caldav import AuthError, CalDAVError
 from connectors.imap import MailAuthError, MailError
-from daemon.app import Service, explain_mail_error
+from daemon.app import App
 from daemon.config import Config, ConfigError, load_config
-from daemon.errors import CalendarUnavailable, MailUnavailable, UserError
+from daemon.connections import explain_mail_error
+from daemon.errors import MailUnavailable, UserError
 
 log = logging.getLogger("frontdesk.run")
 
@@ -119,7 +119,8 @@ class Runner:
         self.flags = flags or Flags()
         self.notifier = notifier or Notifier()
         self.emit = emit or (lambda line: log.info("%s", line))
-        self.service = Service(config)
+        self.app = App(config)
+        self._last_ping = 0.0
         self.calendar_backoff = Backoff()
         self.mail_backoff = Backoff()
         self.calendar_due = True
@@ -147,7 +148,7 @@ class Runner:
                 self.step()
         finally:
             self.notifier.send("STOPPING=1", "STATUS=stopping")
-            self.service.close()
+            self.app.close()
             self.notifier.close()
         log.info("frontdesk stopped")
         return 0
@@ -169,60 +170,58 @@ class Runner:
         self.wait()
 
     def pass_once(self, *, calendar: bool, mail: bool) -> None:
+        """The same pass as `once` (App.run_pass); what failed is retried with backoff."""
         now = datetime.now(self.config.policy.zone)
-        from daemon.guard import Guard, GuardReport
-        from daemon.inbox import Inbox
-
-        guard = Guard(self.service, outbox=self.service.outbox, dry_run=False, emit=self.emit)
-        guard_report = GuardReport()
         if calendar:
             self.calendar_due = False
-            try:
-                self.service.sync_calendars()
-                guard_report = guard.run(now)
-            except (CalendarUnavailable, CalDAVError, MailUnavailable) as exc:
-                slow = isinstance(exc.__cause__, AuthError) or isinstance(exc, AuthError)
-                delay = self.calendar_backoff.failed(time.monotonic(), slow=slow)
-                self.calendar_due = True
-                self.calendar_backoff.report("calendar", str(exc), delay)
-            except Exception:
-                delay = self.calendar_backoff.failed(time.monotonic())
-                self.calendar_due = True
-                log.exception("calendar pass failed; retrying in %.0f s", delay)
-            else:
-                if self.calendar_backoff.succeeded():
-                    log.info("calendar: reachable again")
-        if mail and self.config.mail is not None:
+        if mail:
             self.mail_due = False
-            inbox = Inbox(self.service, guard=guard, outbox=self.service.outbox, dry_run=False,
-                          emit=self.emit)
-            try:
-                report = inbox.run(now, guard_report, should_stop=self.flags.stop.is_set)
-            except (MailError, MailUnavailable) as exc:
-                self._mail_failed(exc)
-            except Exception:
-                self.service.drop_mailbox()
-                delay = self.mail_backoff.failed(time.monotonic())
+        try:
+            report = self.app.run_pass(now, calendar=calendar, mail=mail, emit=self.emit,
+                                       should_stop=self.flags.stop.is_set,
+                                       heartbeat=self.heartbeat)
+        except Exception:
+            # a bug: both halves are retried, slowly, and the traceback is logged once
+            self.app.connections.drop_mailbox()
+            delay = self.calendar_backoff.failed(time.monotonic())
+            self.mail_backoff.failed(time.monotonic())
+            self.calendar_due = self.mail_due = True
+            log.exception("the pass failed; retrying in %.0f s", delay)
+            return
+        if calendar:
+            if report.calendar_error:
+                delay = self.calendar_backoff.failed(time.monotonic(), slow=report.calendar_auth)
+                self.calendar_due = True
+                self.calendar_backoff.report("calendar", report.calendar_error, delay)
+            elif self.calendar_backoff.succeeded():
+                log.info("calendar: reachable again")
+        if mail and self.config.mail is not None:
+            if report.mail_error:
                 self.mail_due = True
-                log.exception("inbox pass failed; retrying in %.0f s", delay)
-            else:
-                if report.stopped and not self.flags.stop.is_set():
-                    self.mail_due = True
-                    delay = self.mail_backoff.failed(time.monotonic())
-                    self.mail_backoff.report("mail", report.stopped, delay)
-                elif self.mail_backoff.succeeded():
-                    log.info("mail: reachable again")
-        outbox = self.service._outbox
-        if outbox is not None:
-            outbox.close()
+                delay = self.mail_backoff.failed(time.monotonic(), slow=report.mail_auth)
+                self.mail_backoff.report("mail", report.mail_error, delay)
+            elif report.stopped and not self.flags.stop.is_set():
+                self.mail_due = True
+                delay = self.mail_backoff.failed(time.monotonic())
+                self.mail_backoff.report("mail", report.stopped, delay)
+            elif self.mail_backoff.succeeded():
+                log.info("mail: reachable again")
         if not self.ready_sent and not self.calendar_backoff.failing and not (
                 self.config.mail is not None and self.mail_backoff.failing):
             self.ready_sent = True
             self.notifier.send("READY=1")
         self.update_status()
 
+    def heartbeat(self) -> None:
+        """Called by the pass between messages and objects: a long pass keeps the watchdog fed."""
+        if not self.notifier.watchdog:
+            return
+        now = time.monotonic()
+        if now - self._last_ping >= min(1.0, self.notifier.watchdog / 4):
+            self.ping()
+
     def _mail_failed(self, exc: Exception) -> None:
-        self.service.drop_mailbox()
+        self.app.connections.drop_mailbox()
         self.mail_due = True
         cause = exc.__cause__ if isinstance(exc, MailUnavailable) else exc
         slow = isinstance(cause, MailAuthError)
@@ -236,7 +235,7 @@ class Runner:
         from daemon.status import summary_line
 
         try:
-            line = summary_line(self.service.db, self.config)
+            line = summary_line(self.app.ledger, self.config)
         except Exception:  # the status line is cosmetic; never let it stop the loop
             log.debug("status line failed", exc_info=True)
             return
@@ -246,6 +245,7 @@ class Runner:
 
     def ping(self) -> None:
         if self.notifier.watchdog:
+            self._last_ping = time.monotonic()
             self.notifier.send("WATCHDOG=1")
 
     def wait(self) -> None:
@@ -263,7 +263,7 @@ class Runner:
             limit = min(limit, max(0.0, self.mail_backoff.next_try - now))
         if self.config.mail is not None and not self.mail_due and not self.mail_backoff.failing:
             try:
-                box = self.service.mailbox()
+                box = self.app.connections.mailbox()
                 if not box.supports_idle():
                     # a server without IDLE (rare): poll the inbox every POLL_NO_IDLE seconds
                     self._sleep(min(limit, POLL_NO_IDLE))
@@ -299,14 +299,14 @@ class Runner:
             return
         self.notifier.send("RELOADING=1")
         try:
-            fresh = Service(config)
+            fresh = App(config)
         except UserError as exc:
             log.error("configuration not reloaded, the old one is kept: %s", exc)
             self.notifier.send("READY=1")
             return
-        old = self.service
+        old = self.app
         self.config = config
-        self.service = fresh
+        self.app = fresh
         old.close()
         self._schedule()
         self.calendar_due = self.mail_due = True

@@ -1,106 +1,146 @@
-"""`frontdesk status`: what the service has done, read from the state database alone."""
+"""`frontdesk status`: what the service has done, read from the ledger alone.
+
+The same facts whichever command ran the passes (`once`, `run`, the demo). Times are shown in the
+freelancer's zone, and say so.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from daemon.config import Config
-from daemon.state import get_fact, open_existing
+from daemon.ledger import (
+    FACT_MAIL_FAULT,
+    FACT_PASS,
+    FACT_PASS_AT,
+    FACT_SYNC_FAILED,
+    FACT_SYNCED,
+    Ledger,
+    LedgerError,
+    Outcome,
+)
 
 
-def _local(text: str | None, config: Config) -> str:
-    if not text:
+def _local(when: datetime | None, config: Config) -> str:
+    if when is None:
         return "never"
+    return when.astimezone(config.policy.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _local_text(text: str, config: Config) -> str:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         return text
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(config.policy.zone).strftime("%Y-%m-%d %H:%M")
+    return _local(when if when.tzinfo else when.replace(tzinfo=UTC), config)
 
 
 def plural(number: int, one: str, many: str) -> str:
     return f"{number} {one if number == 1 else many}"
 
 
-def today_counts(db: sqlite3.Connection, config: Config) -> dict[str, int]:
-    zone = config.policy.zone
-    midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    since = midnight.astimezone(UTC).isoformat(timespec="seconds")
-    counts: dict[str, int] = {}
-    for state, kind, number in db.execute(
-            "SELECT state, kind, COUNT(*) FROM replies WHERE updated_at >= ? GROUP BY state, kind",
-            (since,)):
-        if kind == "imip":
-            continue
-        counts[state] = counts.get(state, 0) + int(number)
-    for decision, state, number in db.execute(
-            "SELECT decision, state, COUNT(*) FROM invitations WHERE updated_at >= ? "
-            "GROUP BY decision, state", (since,)):
-        key = "declined" if decision == "decline" and state == "done" else (
-            "decline_failed" if state == "failed" else "review" if decision == "review" else "")
-        if key:
-            counts[key] = counts.get(key, 0) + int(number)
-    for kind, number in db.execute(
-            "SELECT kind, COUNT(*) FROM messages WHERE handled_at >= ? GROUP BY kind", (since,)):
-        counts[f"mail_{kind}"] = int(number)
-    return counts
+def midnight(config: Config) -> datetime:
+    return datetime.now(config.policy.zone).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def summary_line(db: sqlite3.Connection, config: Config) -> str:
+def today_counts(ledger: Ledger, config: Config) -> dict[str, int]:
+    return ledger.counts_since(midnight(config))
+
+
+def summary_line(ledger: Ledger, config: Config) -> str:
     """The one line systemd shows as STATUS=."""
-    counts = today_counts(db, config)
-    synced = get_fact(db, "calendar_synced_at")
-    parts = [f"calendar synced {_local(synced, config)[-5:]}" if synced else "calendar not synced"]
-    parts.append("today: " + plural(counts.get("sent", 0), "reply", "replies"))
-    parts.append(plural(counts.get("declined", 0), "invitation", "invitations") + " declined")
-    if counts.get("drafted", 0):
-        parts.append(plural(counts["drafted"], "draft", "drafts"))
+    counts = today_counts(ledger, config)
+    synced = ledger.fact_time(FACT_SYNCED)
+    parts = [f"calendar synced {_local(synced, config)[-5:]}" if synced
+             else "calendar not synced"]
+    parts.append("today: " + plural(counts.get("reply_sent", 0), "reply", "replies"))
+    parts.append(plural(counts.get("decline_sent", 0), "invitation", "invitations")
+                 + " declined")
+    if counts.get("reply_drafted", 0):
+        parts.append(plural(counts["reply_drafted"], "draft", "drafts"))
+    waiting = ledger.waiting_count()
+    if waiting:
+        parts.append(f"{waiting} waiting for the calendar")
     return ", ".join(parts)
 
 
 def status_lines(config: Config) -> Iterator[str]:
-    db = open_existing(config.daemon.state_dir)
-    if db is None:
-        yield f"no state yet in {config.daemon.state_dir}: frontdesk has not run"
-        return
+    state_dir = config.daemon.state_dir
     try:
-        yield f"state:            {config.daemon.state_dir}"
-        yield f"last pass:        {_local(get_fact(db, 'last_pass_at'), config)}"
-        yield f"calendar synced:  {_local(get_fact(db, 'calendar_synced_at'), config)}"
-        last = db.execute("SELECT sender, kind, handled_at FROM messages "
-                          "ORDER BY handled_at DESC LIMIT 1").fetchone()
+        ledger = Ledger.open_existing(state_dir)
+    except LedgerError as exc:
+        yield f"cannot read the state: {exc}"
+        return
+    if ledger is None:
+        yield f"no state yet in {state_dir}: frontdesk has not run with this configuration"
+        return
+    zone = config.policy.zone.key
+    with ledger:
+        yield f"state:            {state_dir}"
+        yield f"times:            {zone}"
+        last_pass = ledger.fact_time(FACT_PASS_AT)
+        did = ledger.fact_json(FACT_PASS)
+        summary = ""
+        if isinstance(did, dict):
+            shown = [f"{v} {k}" for k, v in did.items() if isinstance(v, int) and v and k != "seen"]
+            summary = f" ({', '.join(shown) or 'nothing to do'})"
+        yield f"last pass:        {_local(last_pass, config)}{summary if last_pass else ''}"
+        synced = ledger.fact_time(FACT_SYNCED)
+        failed = ledger.fact(FACT_SYNC_FAILED) or ""
+        yield f"calendar synced:  {_local(synced, config)}" + (
+            f" (the last try failed: {failed})" if failed else "")
+        mail_fault = ledger.fact(FACT_MAIL_FAULT) or ""
+        if mail_fault:
+            yield f"mail:             unavailable on the last pass: {mail_fault}"
+        last = ledger.last_message()
         if last:
-            yield (f"last mail:        {_local(last['handled_at'], config)} from "
-                   f"{last['sender'] or '(unknown)'} ({last['kind']})")
+            yield (f"last mail:        {_local_text(last.handled_at, config)} from "
+                   f"{last.sender or '(unknown)'} ({last.kind or last.outcome.value}, "
+                   f"{last.outcome.value})")
         else:
             yield "last mail:        none handled yet"
-        counts = today_counts(db, config)
-        reviewed = counts.get("review", 0) + counts.get("mail_review", 0)
+        counts = today_counts(ledger, config)
+        left = counts.get("mail_left", 0) + counts.get("invitation_review_done", 0)
         yield ("today:            " + ", ".join([
-            plural(counts.get("sent", 0), "reply", "replies") + " sent",
-            plural(counts.get("drafted", 0), "draft", "drafts") + " filed",
-            plural(counts.get("declined", 0), "invitation", "invitations") + " declined",
+            plural(counts.get("reply_sent", 0), "reply", "replies") + " sent",
+            plural(counts.get("reply_drafted", 0), "draft", "drafts") + " filed",
+            plural(counts.get("decline_sent", 0), "invitation", "invitations") + " declined",
             plural(counts.get("mail_ignored", 0), "email", "emails") + " ignored",
-            f"{reviewed} left for review"]))
-        drafts = db.execute("SELECT COUNT(*) FROM replies WHERE state = 'drafted'").fetchone()[0]
+            f"{left} left for you"]))
+        since_day = datetime.now(UTC) - timedelta(days=1)
+        drafts = ledger.drafts(midnight(config))
         if drafts:
-            yield f"drafts waiting:   {drafts} (mode = \"draft\": review them in your mail app)"
-        week = (datetime.now(UTC) - timedelta(days=7)).isoformat(timespec="seconds")
+            yield (f"drafted today:    {len(drafts)} (in your Drafts folder until you send or "
+                   "delete them)")
+            capped = [d for d in drafts if "over the cap" in d.detail]
+            if capped:
+                yield (f"OVER THE CAP:     {len(capped)} replies were drafted instead of sent "
+                       "(limits.per_hour / limits.per_day)")
+        waiting = ledger.waiting_count()
+        if waiting:
+            yield (f"waiting:          {plural(waiting, 'email waits', 'emails wait')} for the "
+                   "calendar to sync again, then they are answered")
+        limited = [m for m in ledger.messages_with([Outcome.IGNORED], since_day, limit=50)
+                   if m.reason.startswith("not answered:")][:5]
+        if limited:
+            yield "not answered because of a limit (last 24 hours):"
+            for message in limited:
+                yield f"  {message.sender}: {message.reason.removeprefix('not answered: ')}"
+        flagged = ledger.flagged_messages(datetime.now(UTC) - timedelta(days=7))
+        if flagged:
+            yield "for you to look at (last 7 days):"
+            for message in flagged:
+                yield (f"  {_local_text(message.handled_at, config)} {message.sender or '?'}: "
+                       f"{message.reason}")
+        week = datetime.now(UTC) - timedelta(days=7)
         failures = [
-            *(f"reply to {r['recipient']} ({r['kind']}): {r['detail']}" for r in db.execute(
-                "SELECT recipient, kind, detail FROM replies WHERE state = 'failed' AND "
-                "updated_at >= ? ORDER BY updated_at DESC LIMIT 5", (week,))),
-            *(f"decline of '{r['summary']}' from {r['organizer']}: {r['detail']}" for r in
-              db.execute("SELECT summary, organizer, detail FROM invitations WHERE state = "
-                         "'failed' AND updated_at >= ? ORDER BY updated_at DESC LIMIT 5",
-                         (week,))),
-            *(f"email from {r['sender'] or '(unknown)'}: {r['reason']}" for r in db.execute(
-                "SELECT sender, reason FROM messages WHERE kind = 'failed' AND handled_at >= ? "
-                "ORDER BY handled_at DESC LIMIT 5", (week,))),
+            *(f"reply to {m.recipient} ({m.kind}): {m.detail}" for m in ledger.failed_mail(week)
+              if m.kind != "imip"),
+            *(f"decline of '{i.summary}' from {i.organizer}: {i.detail}"
+              for i in ledger.failed_invitations(week)),
+            *(f"email from {m.sender or '(unknown)'}: {m.reason}"
+              for m in ledger.messages_with([Outcome.FAILED, Outcome.SET_ASIDE], week)),
         ]
         if failures:
             yield "recent failures:"
@@ -108,5 +148,3 @@ def status_lines(config: Config) -> Iterator[str]:
                 yield f"  {line}"
         else:
             yield "recent failures:  none in the last 7 days"
-    finally:
-        db.close()

@@ -24,7 +24,7 @@ from babel.dates import format_date
 from rules.availability import describe_hours, inside_working_hours, offer
 from rules.model import Attendee, BusyInterval, CalendarItem, Policy, Slot
 from rules.recurrence import MIN_SERIES_OCCURRENCES
-from rules.replies import format_slot, zone_label
+from rules.replies import clean_title, format_slot, zone_label
 
 __all__ = [
     "ALTERNATIVES",
@@ -479,8 +479,8 @@ _MAIL: dict[str, dict[str, str]] = {
 
 
 def _clean(text: str) -> str:
-    """One line: a summary or a name must not break the message's layout."""
-    return " ".join(text.split())
+    """One line: a summary or a name must not break the message's layout, nor run for pages."""
+    return clean_title(text)
 
 
 def _why(decision: Decline, words: dict[str, str]) -> str:

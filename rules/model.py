@@ -144,6 +144,17 @@ class ClientsPolicy:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How much automatic mail may go out (STANDARDS.md §1: caps per sender and in total)."""
+
+    per_hour: int = 30  # all automatic mail, replies and declines together
+    per_day: int = 200
+    per_sender_per_day: int = 3  # automatic replies to one sender in 24 hours, all kinds
+    repeat_days: float = 1  # the same kind of reply to the same sender again only after this
+    declines_per_organizer_per_day: int = 10
+
+
+@dataclass(frozen=True)
 class Policy:
     """Everything the rules need to know about the freelancer's decisions."""
 
@@ -154,6 +165,7 @@ class Policy:
     terms: Terms = Terms()
     services: tuple[Service, ...] = ()
     clients: ClientsPolicy = ClientsPolicy()
+    limits: Limits = Limits()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -67,6 +67,7 @@ TEMPLATE_NAMES: Final = tuple(f"{k}.{lang}.txt.j2" for k in KINDS for lang in LA
 # The longest client name we repeat back: a name is a greeting, not a place for a message.
 MAX_NAME_LENGTH: Final = 64
 MAX_SUBJECT_LENGTH: Final = 200
+MAX_TITLE_LENGTH: Final = 200  # an event's title quoted in a decline, a log line, stdout
 
 DEFAULT_SUBJECT: Final[Mapping[str, str]] = {
     "fr": "Votre demande de rendez-vous",
@@ -221,6 +222,13 @@ def clean_line(text: str, limit: int) -> str:
     """One line of text from a client: control characters (CR, LF...) become spaces, trimmed."""
     line = " ".join(_CONTROLS.sub(" ", text).split())
     return line[:limit].rstrip()
+
+
+def clean_title(text: str, limit: int = MAX_TITLE_LENGTH) -> str:
+    """A title someone else wrote (an event's SUMMARY, a subject), as frontdesk quotes it: one
+    line, control characters made spaces, at most `limit` characters (cut with "…")."""
+    line = clean_line(text, limit * 2)
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def reply_subject(original_subject: str, language: str) -> str:

@@ -4,7 +4,6 @@ the busy-time reader over the mirror (STANDARDS.md §3)."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from connectors.caldav import (
 )
 from daemon.localservers.radicale import RadicaleServer, free_port
 from daemon.mirror import Mirror
-from daemon.state import open_db
+from daemon.ledger import Ledger
 
 pytestmark = pytest.mark.servers
 
@@ -73,14 +72,14 @@ def path_of(url: str, name: str) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    conn = open_db(tmp_path / "state")
+def db(tmp_path: Path) -> Iterator[Ledger]:
+    conn = Ledger.open(tmp_path / "state")
     yield conn
     conn.close()
 
 
 @pytest.fixture
-def mirror(db: sqlite3.Connection) -> Mirror:
+def mirror(db: Ledger) -> Mirror:
     return Mirror(db, ZONE)
 
 
@@ -94,8 +93,8 @@ def connect(url: str, password: str = PASSWORD) -> CalendarConnection:
     return CalendarConnection(url, USER, password, timeout=10)
 
 
-def mirrored(db: sqlite3.Connection, url: str) -> dict[str, str | None]:
-    rows = db.execute("SELECT href, etag FROM objects WHERE collection = ?", (url,)).fetchall()
+def mirrored(db: Ledger, url: str) -> dict[str, str | None]:
+    rows = db.conn.execute("SELECT href, etag FROM objects WHERE collection = ?", (url,)).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
@@ -103,7 +102,7 @@ def mirrored(db: sqlite3.Connection, url: str) -> dict[str, str | None]:
 
 
 def test_rfc6578_change_addition_and_deletion_each_reach_the_mirror(
-    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: sqlite3.Connection
+    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: Ledger
 ) -> None:
     radicale.put_event(calendar_url, "keep.ics", event("keep", at(3, 9)))
     radicale.put_event(calendar_url, "move.ics", event("move", at(3, 11)))
@@ -198,7 +197,7 @@ def test_rfc6578_invalid_token_is_answered_403_and_leads_to_exactly_one_full_res
     calendar_url: str,
     proxy: CountingProxy,
     mirror: Mirror,
-    db: sqlite3.Connection,
+    db: Ledger,
 ) -> None:
     via = proxy.via(calendar_url)
     radicale.put_event(calendar_url, "a.ics", event("a", at(6, 9)))
@@ -207,7 +206,7 @@ def test_rfc6578_invalid_token_is_answered_403_and_leads_to_exactly_one_full_res
         mirror.sync(via, conn)
         radicale.delete(calendar_url + "b.ics")
         # A token of the right shape that this server never issued (or has expired).
-        db.execute(
+        db.conn.execute(
             "UPDATE collections SET sync_token = ? WHERE url = ?",
             ("http://radicale.org/ns/sync/" + "0" * 64, via),
         )
@@ -221,7 +220,7 @@ def test_rfc6578_invalid_token_is_answered_403_and_leads_to_exactly_one_full_res
     assert change.changed == []  # a.ics came back with the same ETag
     assert change.requests == 3  # refused REPORT, one full REPORT, one multiget
     assert set(mirrored(db, via)) == {path_of(calendar_url, "a.ics")}
-    token = db.execute("SELECT sync_token FROM collections WHERE url = ?", (via,)).fetchone()[0]
+    token = db.conn.execute("SELECT sync_token FROM collections WHERE url = ?", (via,)).fetchone()[0]
     assert (
         token.startswith("http://radicale.org/ns/sync/")
         and token != "http://radicale.org/ns/sync/" + "0" * 64
@@ -233,15 +232,15 @@ def test_restart_resumes_from_the_stored_token(
 ) -> None:
     via = proxy.via(calendar_url)
     radicale.put_event(calendar_url, "a.ics", event("a", at(7, 9)))
-    first_db = open_db(tmp_path / "state")
+    first_db = Ledger.open(tmp_path / "state")
     with connect(via) as conn:
         Mirror(first_db, ZONE).sync(via, conn)
-    token = first_db.execute("SELECT sync_token FROM collections").fetchone()[0]
+    token = first_db.conn.execute("SELECT sync_token FROM collections").fetchone()[0]
     first_db.close()
 
     radicale.put_event(calendar_url, "b.ics", event("b", at(7, 13)))
     proxy.reset()
-    second_db = open_db(tmp_path / "state")  # the process started again
+    second_db = Ledger.open(tmp_path / "state")  # the process started again
     with connect(via) as conn:
         change = Mirror(second_db, ZONE).sync(via, conn)
     second_db.close()
@@ -257,7 +256,7 @@ def test_server_restarted_under_the_client_is_unreachable_then_resumes(tmp_path:
     with server:
         url = server.create_calendar(USER, "work")
         server.put_event(url, "a.ics", event("a", at(8, 9)))
-        db = open_db(tmp_path / "state")
+        db = Ledger.open(tmp_path / "state")
         mirror = Mirror(db, ZONE)
         with connect(url) as conn:
             mirror.sync(url, conn)
@@ -277,7 +276,7 @@ def test_server_restarted_under_the_client_is_unreachable_then_resumes(tmp_path:
 
 
 def test_server_without_sync_collection_is_synced_by_comparing_etags(
-    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: sqlite3.Connection
+    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: Ledger
 ) -> None:
     """Quirk "no-sync-collection": the proxy refuses every sync-collection REPORT with 403
     DAV:supported-report (RFC 3253), as servers with unreliable tokens effectively do."""
@@ -310,7 +309,7 @@ def test_server_without_sync_collection_is_synced_by_comparing_etags(
     ]
     assert change.deleted == [path_of(calendar_url, "drop.ics")]
     assert (quiet.changed, quiet.deleted) == ([], [])
-    row = db.execute("SELECT sync_token FROM collections WHERE url = ?", (via,)).fetchone()
+    row = db.conn.execute("SELECT sync_token FROM collections WHERE url = ?", (via,)).fetchone()
     assert row[0] is None  # never python-caldav's fake token
 
 
@@ -359,13 +358,15 @@ def test_objects_in_window_skips_objects_that_cannot_occur_in_it(
     )
     with connect(calendar_url) as conn:
         mirror.sync(calendar_url, conn)
-    window = list(mirror.objects_in_window([calendar_url], at(15, 0), at(16, 0)))
-    names = sorted(href.rsplit("/", 1)[1] for _, href, _ in window)
+    ledger = mirror.ledger
+    window = list(ledger.objects_in_window([calendar_url], at(15, 0).timestamp(),
+                                           at(16, 0).timestamp()))
+    names = sorted(o.href.rsplit("/", 1)[1] for o in window)
     # "edge" touches the window's start: kept (a bound that touches costs a parse, never a miss);
     # the open-ended weekly series is always kept.
     assert names == ["edge.ics", "inside.ics", "weekly.ics"]
-    assert all(collection == calendar_url for collection, _, _ in window)
-    assert list(mirror.objects_in_window([], at(15, 0), at(16, 0))) == []
+    assert all(o.collection == calendar_url for o in window)
+    assert list(ledger.objects_in_window([], at(15, 0).timestamp(), at(16, 0).timestamp())) == []
     busy = mirror.busy([calendar_url], at(15, 0), at(16, 0), ME)
     assert [(b.start, b.end) for b in busy] == [(at(15, 9), at(15, 10))]
 
@@ -429,7 +430,7 @@ def test_mirror_equals_the_server_after_any_edits(
     radicale: RadicaleServer, tmp_path: Path, rounds: list[list[tuple[str, int, int]]]
 ) -> None:
     url = radicale.create_calendar(USER, f"prop-{uuid.uuid4().hex[:12]}")
-    db = open_db(tmp_path / f"state-{uuid.uuid4().hex[:8]}")
+    db = Ledger.open(tmp_path / f"state-{uuid.uuid4().hex[:8]}")
     mirror = Mirror(db, ZONE)
     present: set[int] = set()
     with connect(url) as conn, connect(url) as lister:
@@ -451,7 +452,7 @@ def test_mirror_equals_the_server_after_any_edits(
 
 
 def test_bounds_are_recomputed_when_the_freelancers_zone_changes(
-    radicale: RadicaleServer, calendar_url: str, db: sqlite3.Connection
+    radicale: RadicaleServer, calendar_url: str, db: Ledger
 ) -> None:
     """Floating times (RFC 5545 §3.3.5) are read in the freelancer's zone, so are their bounds."""
     from connectors.ical import object_bounds
@@ -466,7 +467,7 @@ def test_bounds_are_recomputed_when_the_freelancers_zone_changes(
     href = path_of(calendar_url, "floating.ics")
     kiritimati = ZoneInfo("Pacific/Kiritimati")  # UTC+14
     mirror = Mirror(db, kiritimati)
-    row = db.execute(
+    row = db.conn.execute(
         "SELECT first_start, last_end, raw FROM objects WHERE href = ?", (href,)
     ).fetchone()
     expected = object_bounds(bytes(row[2]), kiritimati)
@@ -481,7 +482,7 @@ def test_bounds_are_recomputed_when_the_freelancers_zone_changes(
 
 
 def test_busy_cache_answers_exactly_what_parsing_answers(
-    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: sqlite3.Connection
+    radicale: RadicaleServer, calendar_url: str, mirror: Mirror, db: Ledger
 ) -> None:
 
     radicale.put_event(calendar_url, "once.ics", event("once", at(3, 9)))
@@ -493,17 +494,18 @@ def test_busy_cache_answers_exactly_what_parsing_answers(
                        days=300))]
         for start, end in windows:
             expected = sorted(
-                (b for _, _, raw in mirror.objects_in_window([calendar_url], start, end)
-                 for b in busy_of(raw, start, end, ZONE, ME)),
+                (b for o in db.objects_in_window([calendar_url], start.timestamp(),
+                                                 end.timestamp())
+                 for b in busy_of(o.raw, start, end, ZONE, ME)),
                 key=lambda b: (b.start, b.end))
             first = mirror.busy([calendar_url], start, end, ME)
             again = mirror.busy([calendar_url], start, end, ME)  # from the cache
             assert first == again == expected, (start, end)
-        assert db.execute("SELECT count(*) FROM busy_cache").fetchone()[0] == 2
+        assert db.conn.execute("SELECT count(*) FROM busy_cache").fetchone()[0] == 2
         # a change on the server misses the cache; a deletion drops its row
         radicale.put_event(calendar_url, "once.ics", event("once", at(5, 15)))
         radicale.delete(calendar_url + "weekly.ics")
         mirror.sync(calendar_url, conn)
         (moved,) = mirror.busy([calendar_url], at(1, 0), at(22, 0), ME)
         assert moved.start == at(5, 15)
-        assert db.execute("SELECT count(*) FROM busy_cache").fetchone()[0] == 1
+        assert db.conn.execute("SELECT count(*) FROM busy_cache").fetchone()[0] == 1

@@ -1,0 +1,252 @@
+"""The booking desk's decisions: what frontdesk does with one inbound email.
+
+Pure, in two steps, so the daemon can look up what it needs in between:
+
+1. `read(msg, policy)`: what the email is and who may be answered — Ignore it, leave it
+   ForFreelancer, hand its calendar parts to the invitation guard (JudgeInvitations), or a
+   Request (a booking request or a price objection, in the client's language, to one address).
+2. `answer(request, ...)`: the Reply, with the slots it offers and its text, once the daemon has
+   counted what was already sent (the limits) and knows whether the calendar is fresh; or
+   WaitForCalendar, or Ignore when a limit says no.
+
+The decision records are small and immutable; the daemon turns a Reply into an email and carries
+it out through the ledger, or, for a dry run and `explain`, only prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from rules.availability import offer
+from rules.mail import (
+    calendar_methods,
+    clean_subject,
+    detect_language,
+    intent,
+    matches_pattern,
+    not_for_us,
+    strip_quoted,
+)
+from rules.model import BusyInterval, InboundMessage, Policy, Slot
+from rules.replies import ReplyText, Templates, booking_reply, objection_reply
+
+__all__ = [
+    "ForFreelancer",
+    "Ignore",
+    "JudgeInvitations",
+    "Reply",
+    "Request",
+    "SentCounts",
+    "WaitForCalendar",
+    "answer",
+    "read",
+]
+
+_CALENDAR_SILENT = "nothing to answer"
+
+
+# --- Decisions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Nothing to do: the reason says which rule."""
+
+    reason: str
+    kind: str = ""  # what the email was read as, when it was read at all
+
+
+@dataclass(frozen=True)
+class ForFreelancer:
+    """Left for the freelancer, who should look at it."""
+
+    reason: str
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class JudgeInvitations:
+    """Calendar requests: each is judged by the invitation guard (rules.invitations)."""
+
+    reason: str
+    parts: tuple[tuple[str, str], ...]  # (MIME method parameter, iCalendar text)
+    sender: str  # the address that sent them, as far as it could be told
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the client asks, before the limits and the calendar are consulted."""
+
+    kind: str  # "booking" | "objection"
+    language: str
+    to: str  # the address a reply goes to
+    to_name: str
+    fired: tuple[str, ...]  # what made the reading: words, headers, context
+    reason: str
+    draft_why: str = ""  # why a person must send the reply (""): the daemon drafts it
+
+
+@dataclass(frozen=True)
+class WaitForCalendar:
+    """A reply that offers times waits for a calendar synced recently enough."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An automatic reply: to whom, in which language, with which slots and words."""
+
+    kind: str
+    language: str
+    to: str
+    to_name: str
+    text: ReplyText
+    slots: tuple[Slot, ...] = ()
+    draft: bool = False  # filed in Drafts for the freelancer instead of sent
+    reason: str = ""
+    fired: tuple[str, ...] = ()
+    draft_why: str = ""
+
+
+Reading = Ignore | ForFreelancer | JudgeInvitations | Request
+Decision = Ignore | ForFreelancer | JudgeInvitations | WaitForCalendar | Reply
+
+
+@dataclass(frozen=True)
+class SentCounts:
+    """What was already sent, as the limits count it (Policy.limits)."""
+
+    same_kind: int = 0  # to this recipient, of this kind, within limits.repeat_days
+    to_recipient: int = 0  # automatic replies to this recipient in the last 24 hours
+    last_hour: int = 0  # all automatic mail in the last hour
+    last_day: int = 0  # all automatic mail in the last 24 hours
+    details: tuple[str, ...] = field(default=())
+
+
+# --- Step 1: reading ----------------------------------------------------------------------------
+
+
+def _calendar_reading(msg: InboundMessage) -> Reading | None:
+    requests: list[tuple[str, str]] = []
+    others: list[str] = []
+    mismatches: list[str] = []
+    for param, ics in msg.calendar_parts:
+        mime = param.strip().upper()
+        inner = calendar_methods(ics)
+        methods = inner or ((mime,) if mime else ())
+        if mime and inner and mime not in inner and "REQUEST" in (mime, *inner):
+            mismatches.append(f"MIME method {mime}, calendar METHOD {', '.join(inner)}")
+            continue
+        if "REQUEST" in methods:
+            requests.append((param, ics))
+        others.extend(m for m in methods if m != "REQUEST" and m not in others)
+    if requests:
+        return JudgeInvitations("calendar METHOD REQUEST", tuple(requests), msg.from_address)
+    if mismatches:
+        return ForFreelancer("calendar part disagrees with itself: " + "; ".join(mismatches))
+    if others:
+        return Ignore(f"calendar METHOD {', '.join(others)}: {_CALENDAR_SILENT}")
+    return None  # a bare .ics file with no METHOD: read the mail as any other
+
+
+def read(msg: InboundMessage, policy: Policy) -> Reading:
+    """What the email is, and who may be answered."""
+    selves = policy.freelancer.addresses
+    reason = not_for_us(msg, selves)
+    if reason:
+        return Ignore(reason)
+    senders = [a for a in (msg.from_address, msg.reply_to) if a]
+    for address in senders:
+        if matches_pattern(address, policy.clients.block):
+            return Ignore(f"{address} matches clients.block")
+    for address in senders:
+        if matches_pattern(address, policy.clients.review):
+            return ForFreelancer(f"{address} matches clients.review")
+    calendar = _calendar_reading(msg)
+    if calendar is not None:
+        return calendar
+    new_text = strip_quoted(msg.text)
+    kind, fired = intent(msg.subject, new_text)
+    if kind == "other":
+        seen = f" (saw: {', '.join(fired)})" if fired else ""
+        return Ignore(f"not a booking request{seen}")
+    if not msg.headers_ok:
+        return ForFreelancer(f"looks like a {kind} message, but its headers needed repair", kind)
+    language = detect_language(clean_subject(msg.subject) + "\n" + new_text,
+                               policy.freelancer.language)
+    what = "a price objection" if kind == "objection" else "a booking request"
+    to = msg.reply_to or msg.from_address
+    return Request(kind=kind, language=language, to=to,
+                   to_name=msg.from_name if to == msg.from_address else "", fired=fired,
+                   reason=f"{what} ({', '.join(fired)})")
+
+
+# --- Step 2: answering --------------------------------------------------------------------------
+
+
+def limit_reason(request: Request, policy: Policy, sent: SentCounts) -> str | None:
+    """Why no automatic reply may go to this address now (RFC 5230 §4.2), or None."""
+    limits = policy.limits
+    if sent.same_kind >= 1:
+        days = f"{limits.repeat_days:g} day" + ("" if limits.repeat_days == 1 else "s")
+        return f"{request.to} already got a {request.kind} reply in the last {days}"
+    if sent.to_recipient >= limits.per_sender_per_day:
+        return (f"{request.to} already got {sent.to_recipient} automatic replies in the last "
+                "24 hours (limits.per_sender_per_day)")
+    return None
+
+
+def over_cap(policy: Policy, sent: SentCounts) -> str | None:
+    """Why automatic mail must wait for the freelancer (the hourly or daily cap), or None."""
+    limits = policy.limits
+    if sent.last_hour >= limits.per_hour:
+        return f"{sent.last_hour} automatic emails in the last hour (limits.per_hour)"
+    if sent.last_day >= limits.per_day:
+        return f"{sent.last_day} automatic emails in the last 24 hours (limits.per_day)"
+    return None
+
+
+def repeat_window(policy: Policy) -> timedelta:
+    return timedelta(days=policy.limits.repeat_days)
+
+
+def answer(
+    request: Request,
+    msg: InboundMessage,
+    *,
+    policy: Policy,
+    now: datetime,
+    busy: Sequence[BusyInterval] | None,
+    templates: Templates,
+    sent: SentCounts,
+    draft_mode: bool = False,
+) -> Reply | Ignore | WaitForCalendar:
+    """The reply to a request. `busy` is None when the calendar is not fresh enough to offer
+    times from: a booking request then waits."""
+    limited = limit_reason(request, policy, sent)
+    if limited:
+        return Ignore(f"not answered: {limited}", request.kind)
+    slots: tuple[Slot, ...] = ()
+    if request.kind == "booking":
+        if busy is None:
+            return WaitForCalendar(request.kind, "waits for the calendar: it has not synced "
+                                                 "recently, so no time can be offered")
+        slots = tuple(offer(policy, busy, now))
+        text = booking_reply(policy, language=request.language, client_name=msg.from_name,
+                             original_subject=msg.subject, slots=slots, templates=templates)
+    else:
+        text = objection_reply(policy, language=request.language, client_name=msg.from_name,
+                               original_subject=msg.subject, templates=templates)
+    draft_why = request.draft_why
+    capped = over_cap(policy, sent)
+    if capped and not draft_why:
+        draft_why = f"over the cap: {capped}"
+    if draft_mode and not draft_why:
+        draft_why = 'mail.mode = "draft"'
+    return Reply(kind=request.kind, language=text.language, to=request.to,
+                 to_name=request.to_name, text=text, slots=slots, draft=bool(draft_why),
+                 reason=request.reason, fired=request.fired, draft_why=draft_why)
