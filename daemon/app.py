@@ -260,10 +260,12 @@ class Pass:
                 self.executor.resume_mail()
             if busy is not None:
                 self._waiting(inbox, folder, busy)
-            uids, note = inbox.new_uids(box, folder, self.now, backfill_hours)
-            if note:
-                self.report.notes.append(note)
-            for fetched in box.fetch(uids):
+            new = inbox.new_uids(box, folder, self.now, backfill_hours)
+            if new.note:
+                self.report.notes.append(new.note)
+            if new.start_at is not None and not self.dry_run:
+                self.executor.start_reading(folder, new.start_at, self.now, first=new.first)
+            for fetched in box.fetch(new.uids):
                 self.heartbeat()
                 self._message(inbox, folder, fetched.uid, fetched.raw, busy)
                 if self.should_stop():

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from connectors.net import SECURITIES
 from rules.model import (
+    DEFAULT_LANGUAGE,
     LANGUAGES,
     WEEKDAYS,
     BookingPolicy,
@@ -421,7 +422,7 @@ class _Validator:
                 hint = _suggest(zone, sorted(available_timezones()))
                 self.error("freelancer.timezone", f"{_show(zone)} is not an IANA time zone"
                            + (hint or " (e.g. \"America/Toronto\", \"Europe/Paris\")"))
-        language = self.choice(sec, name, "language", LANGUAGES, "en")
+        language = self.choice(sec, name, "language", LANGUAGES, DEFAULT_LANGUAGE)
         return Freelancer(who, email, tuple(aliases), timezone, language)
 
     def hours(self) -> Hours:

@@ -32,6 +32,7 @@ from daemon.errors import MailUnavailable
 from daemon.faults import crash_point
 from daemon.guard import Guard, describe
 from daemon.ledger import (
+    FACT_MAIL_SINCE,
     FACT_SCHEDULING,
     InvitationDecision,
     InvitationState,
@@ -112,6 +113,14 @@ class Executor:
         if delivery.state == MailState.SENT:
             self.flag_answered(plan.uid)
         return delivery
+
+    def start_reading(self, folder: FolderState, after_uid: int, now: datetime, *,
+                      first: bool) -> None:
+        """Record where reading `folder` starts (a first start, or a new UIDVALIDITY)."""
+        self.ledger.set_position(folder.name, folder.uidvalidity, after_uid)
+        if first:
+            with self.ledger.transaction():
+                self.ledger.set_fact_time(FACT_MAIL_SINCE, now)
 
     def flag_answered(self, uid: int) -> None:
         folder = self.folder

@@ -24,7 +24,6 @@ from connectors.outbound import build_reply, reply_message_id
 from daemon.config import Config
 from daemon.guard import Guard
 from daemon.ledger import (
-    FACT_MAIL_SINCE,
     FACT_POSITION_AT,
     Ledger,
     Outcome,
@@ -62,6 +61,16 @@ def label(msg: InboundMessage) -> str:
     return f"{msg.from_address or '(no sender)'} '{subject}'"
 
 
+@dataclass(frozen=True)
+class NewMail:
+    """What a pass reads in a folder."""
+
+    uids: list[int]
+    start_at: int | None = None  # the position to record before reading (None: keep it)
+    first: bool = False  # the folder is read for the first time
+    note: str = ""  # said once: mail that arrived before the first start is not answered
+
+
 @dataclass
 class ReplyTally:
     """Replies planned in this pass but not in the ledger (a dry run records nothing)."""
@@ -90,19 +99,16 @@ class Inbox:
     # -- which messages --
 
     def new_uids(self, box: Mailbox, state: FolderState, now: datetime,
-                 backfill_hours: float | None) -> tuple[list[int], str]:
-        """The UIDs to read now, and a sentence when mail that arrived earlier is not answered
-        (the first start), "" otherwise."""
+                 backfill_hours: float | None) -> NewMail:
+        """The UIDs to read now, where the folder's position starts when it has none yet (or a
+        new UIDVALIDITY), and a sentence when mail that arrived earlier is not answered."""
         position = self.ledger.position(state.name)
         uids: set[int] = set()
         if backfill_hours:
             uids.update(box.uids_since(now - timedelta(hours=backfill_hours)))
         if position is None:
             # first start: only what arrives from now on (plus an explicit backfill)
-            if not self.dry_run:
-                self.ledger.set_position(state.name, state.uidvalidity, max(state.uidnext - 1, 0))
-                with self.ledger.transaction():
-                    self.ledger.set_fact_time(FACT_MAIL_SINCE, now)
+            start = max(state.uidnext - 1, 0)
             skipped = state.exists - len(uids)
             note = ""
             if skipped > 0:
@@ -110,7 +116,7 @@ class Inbox:
                 note = (f"mail that arrived before {since} is not answered ({skipped} in "
                         f"{state.name}); `frontdesk once --backfill-hours N` takes the last N "
                         "hours")
-            return sorted(uids), note
+            return NewMail(sorted(uids), start, first=True, note=note)
         if position.uidvalidity != state.uidvalidity:
             log.warning("%s: UIDVALIDITY changed (%s -> %s); rescanning by Message-ID",
                         state.name, position.uidvalidity, state.uidvalidity)
@@ -119,11 +125,9 @@ class Inbox:
             known = self.ledger.known_message_ids()
             fresh = [u for u, mid in box.message_ids(candidates).items()
                      if mid.strip().strip("<>") not in known]
-            if not self.dry_run:
-                self.ledger.set_position(state.name, state.uidvalidity, 0)
-            return sorted(uids.union(fresh)), ""
+            return NewMail(sorted(uids.union(fresh)), 0)
         uids.update(box.uids_after(position.last_uid))
-        return sorted(uids), ""
+        return NewMail(sorted(uids))
 
     # -- one message --
 

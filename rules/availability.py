@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 
-from rules.model import BusyInterval, Hours, Policy, Slot, TimeRange
+from rules.model import DEFAULT_LANGUAGE, BusyInterval, Hours, Policy, Slot, TimeRange
 
 __all__ = [
     "appointments_per_day",
@@ -380,12 +380,12 @@ def describe_hours(hours: Hours, language: str) -> str:
 
     Days with the same ranges are grouped; runs of three or more days are written first-last;
     groups are separated by "; ". Day names come from babel (an unknown language falls back to
-    French, the project's default). Closed dates are not described. No working day: "".
+    rules.model.DEFAULT_LANGUAGE). Closed dates are not described. No working day: "".
     """
     try:
         names = Locale.parse(language.replace("-", "_")).days["format"]["abbreviated"]
     except (UnknownLocaleError, ValueError):
-        names = Locale.parse("fr").days["format"]["abbreviated"]
+        names = Locale.parse(DEFAULT_LANGUAGE).days["format"]["abbreviated"]
     groups: dict[tuple[TimeRange, ...], list[int]] = {}
     for weekday in range(7):
         spans = tuple(sorted(hours.week.get(weekday, ()), key=lambda s: (s.start, s.end)))

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from rules.availability import describe_hours, inside_working_hours, offer
-from rules.model import Attendee, BusyInterval, CalendarItem, Policy, Slot
+from rules.model import DEFAULT_LANGUAGE, Attendee, BusyInterval, CalendarItem, Policy, Slot
 from rules.recurrence import MIN_SERIES_OCCURRENCES
 from rules.replies import clean_title, format_slot, zone_label
 
@@ -170,8 +170,8 @@ class _Verdict:
 
 
 def _language(policy: Policy, language: str | None) -> str:
-    value = (language or policy.freelancer.language or "fr").strip().lower()
-    return "en" if value.startswith("en") else "fr"
+    value = (language or policy.freelancer.language or DEFAULT_LANGUAGE).strip().lower()
+    return "fr" if value.startswith("fr") else "en"
 
 
 def _own_occurrences(item: CalendarItem) -> list[BusyInterval]:

@@ -12,6 +12,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "en"  # the configuration's default (freelancer.language) and the fallback
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -23,7 +24,7 @@ class Localized:
     """
 
     texts: Mapping[str, object]
-    default: str = "fr"
+    default: str = DEFAULT_LANGUAGE
 
     def get(self, language: str) -> object:
         if language in self.texts:
@@ -73,7 +74,7 @@ class Freelancer:
     email: str
     aliases: tuple[str, ...] = ()
     timezone: str = "UTC"
-    language: str = "fr"
+    language: str = DEFAULT_LANGUAGE
 
     @property
     def zone(self) -> ZoneInfo:

@@ -49,6 +49,7 @@ from babel.localedata import locale_identifiers
 from babel.units import format_unit
 
 from rules.model import (
+    DEFAULT_LANGUAGE,
     LANGUAGES,
     BookingPolicy,
     Freelancer,
@@ -266,7 +267,7 @@ def reply_language(language: str, freelancer: Freelancer) -> str:
         primary = candidate.strip().lower().replace("_", "-").split("-")[0]
         if primary in LANGUAGES:
             return primary
-    return LANGUAGES[0]
+    return DEFAULT_LANGUAGE
 
 
 # --- Rendering ---------------------------------------------------------------------------------

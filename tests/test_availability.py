@@ -427,9 +427,10 @@ def test_describe_hours_writes_runs_of_three_days_as_a_span() -> None:
     assert describe_hours(hours, "fr").startswith("lun.-ven. 09:00-12:00")
 
 
-def test_describe_hours_of_no_working_day_is_empty_and_unknown_language_is_french() -> None:
+def test_describe_hours_of_no_working_day_is_empty_and_unknown_language_is_the_default() -> None:
+    """Issue 8: one default language everywhere (rules.model.DEFAULT_LANGUAGE, the config's)."""
     assert describe_hours(Hours({}), "en") == ""
-    assert describe_hours(SAMPLE, "xx").startswith("lun., mar., jeu.")
+    assert describe_hours(SAMPLE, "xx").startswith("Mon, Tue, Thu")
 
 
 # --- Properties, against a deliberately naive reference ------------------------------------------
