@@ -174,7 +174,7 @@ class Pass:
         self._emit = emit or (lambda line: log.info("%s", line))
         self.should_stop = should_stop or (lambda: False)
         self.heartbeat = heartbeat or (lambda: None)
-        self.guard = Guard(self.config, self.ledger, dry_run=dry_run)
+        self.guard = Guard(self.config, self.ledger, app.templates(), dry_run=dry_run)
         self.executor = Executor(self.config, self.ledger, app.mirror, app.connections,
                                  self.guard, emit=self.say)
 

@@ -79,7 +79,7 @@ def explain(config: Config, raw: bytes, *, file_name: str = "") -> tuple[list[st
             msg = parse_message(raw)
         except MalformedMessage as exc:
             raise UserError(f"{file_name or 'the file'} is not a readable email: {exc}") from None
-        guard = Guard(config, app.ledger, dry_run=True, explaining=True)
+        guard = Guard(config, app.ledger, app.templates(), dry_run=True, explaining=True)
         inbox = Inbox(config, app.ledger, guard, app.templates(), dry_run=True)
         plan = inbox.plan(msg, 0, now, app.busy_for_offers(now), budget)
     lines = [f"message {msg.message_id} from {msg.from_address or '(no sender)'}: "

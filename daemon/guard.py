@@ -38,7 +38,7 @@ from rules.invitations import (
 from rules.invitations import my_attendee as find_my_attendee
 from rules.model import BusyInterval, CalendarItem
 from rules.recurrence import MIN_SERIES_OCCURRENCES
-from rules.replies import clean_title
+from rules.replies import Templates, clean_title
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,10 @@ class DeclineTally:
 
 
 class Guard:
-    def __init__(self, config: Config, ledger: Ledger, *, dry_run: bool,
+    def __init__(self, config: Config, ledger: Ledger, templates: Templates, *, dry_run: bool,
                  explaining: bool = False) -> None:
         self.config = config
+        self.templates = templates
         self.explaining = explaining  # `explain` shows the decline even without [mail]
         self.policy = config.policy
         self.ledger = ledger
@@ -243,7 +244,7 @@ class Guard:
         attendee = find_my_attendee(item, freelancer.addresses)
         address = attendee.address if attendee else freelancer.email
         comment = reply_comment(decision, self.policy, language)
-        subject, body = explanation(decision, self.policy, language)
+        subject, body = explanation(decision, self.policy, language, templates=self.templates)
         calendar = reply_calendar(request_raw, item, address, comment, now)
         domain = freelancer.email.rpartition("@")[2] or "frontdesk.invalid"
         message_id = reply_message_id(item.uid, item.recurrence_id, item.sequence, domain)

@@ -24,7 +24,13 @@ from babel.dates import format_date
 from rules.availability import describe_hours, inside_working_hours, offer
 from rules.model import DEFAULT_LANGUAGE, Attendee, BusyInterval, CalendarItem, Policy, Slot
 from rules.recurrence import MIN_SERIES_OCCURRENCES
-from rules.replies import clean_title, format_slot, zone_label
+from rules.replies import (
+    Templates,
+    clean_title,
+    decline_context,
+    decline_text,
+    zone_label,
+)
 
 __all__ = [
     "ALTERNATIVES",
@@ -434,10 +440,6 @@ _MAIL: dict[str, dict[str, str]] = {
     "en": {
         "subject": "Declined: {summary}",
         "subject_bare": "Declined",
-        "hello": "Hello {name},",
-        "hello_bare": "Hello,",
-        "thanks": 'Thank you for your invitation "{summary}".',
-        "thanks_bare": "Thank you for your invitation.",
         "sorry": "I am sorry, I cannot attend: {why}.",
         "why:hours": "this time is outside my working hours",
         "why:days": "this day is not one of my working days",
@@ -448,18 +450,10 @@ _MAIL: dict[str, dict[str, str]] = {
         "why_series:closed": "I am not available on those dates",
         "why_series:conflict": "I am not available at those times",
         "hours": "My working hours: {hours} ({zone}).",
-        "offer": "I am available at these times instead:",
-        "offer_none": "Feel free to propose another time within these hours.",
-        "ask": "If one of them suits you, please send a new invitation for it.",
-        "bye": "Best regards,",
     },
     "fr": {
         "subject": "Refusé : {summary}",
         "subject_bare": "Refusé",
-        "hello": "Bonjour {name},",
-        "hello_bare": "Bonjour,",
-        "thanks": "Merci pour votre invitation « {summary} ».",
-        "thanks_bare": "Merci pour votre invitation.",
         "sorry": "Je ne pourrai malheureusement pas y participer : {why}.",
         "why:hours": "ce moment est en dehors de mes heures de travail",
         "why:days": "ce jour n'est pas l'un de mes jours de travail",
@@ -470,10 +464,6 @@ _MAIL: dict[str, dict[str, str]] = {
         "why_series:closed": "je ne suis pas disponible à ces dates",
         "why_series:conflict": "je ne suis pas disponible à ces moments",
         "hours": "Mes heures de travail : {hours} ({zone}).",
-        "offer": "Je suis plutôt disponible à ces moments :",
-        "offer_none": "N'hésitez pas à me proposer un autre moment dans ces heures.",
-        "ask": "Si l'un d'eux vous convient, envoyez-moi une nouvelle invitation.",
-        "bye": "Cordialement,",
     },
 }
 
@@ -502,38 +492,19 @@ def reply_comment(decision: Decline, policy: Policy, language: str) -> str:
     return line
 
 
-def explanation(decision: Decline, policy: Policy, language: str) -> tuple[str, str]:
-    """(subject, body) of the human message sent with a decline, in `language` (fr/en).
+def explanation(decision: Decline, policy: Policy, language: str, *,
+                templates: Templates) -> tuple[str, str]:
+    """(subject, body) of the human message sent with a decline, in `language` (fr/en); the
+    body from the freelancer's decline template (rules/templates/decline.*.txt.j2).
 
     It states why in general terms, the working days and hours, and the alternatives in the
     freelancer's zone. It names nothing else of the calendar: no other event, no attendee.
     """
     lang = _language(policy, language)
     words = _MAIL[lang]
-    zone = policy.zone
-    item = decision.item
-    summary = _clean(item.summary)
+    summary = _clean(decision.item.summary)
     subject = words["subject"].format(summary=summary) if summary else words["subject_bare"]
-    why = _why(decision, words)
-    organizer = _clean(item.organizer_name)
-    zone_name = zone_label(lang, zone)
-
-    lines = [
-        words["hello"].format(name=organizer) if organizer else words["hello_bare"],
-        "",
-        words["thanks"].format(summary=summary) if summary else words["thanks_bare"],
-        words["sorry"].format(why=why),
-        "",
-    ]
-    hours = describe_hours(policy.hours, lang)
-    if hours:
-        lines += [words["hours"].format(hours=hours, zone=zone_name), ""]
-    if decision.alternatives:
-        lines.append(words["offer"])
-        # the same wording of a time as in booking replies (rules.replies)
-        lines += [f"- {format_slot(s, lang, zone)}" for s in decision.alternatives]
-        lines += ["", words["ask"]]
-    else:
-        lines.append(words["offer_none"])
-    lines += ["", words["bye"], _clean(policy.freelancer.name)]
-    return subject, "\n".join(lines) + "\n"
+    context = decline_context(policy, language=lang, organizer_name=decision.item.organizer_name,
+                              summary=summary, why=_why(decision, words),
+                              alternatives=decision.alternatives)
+    return subject, decline_text(templates, context)

@@ -16,6 +16,10 @@ Template variables (all plain strings, lists and dicts):
   horizon           how far ahead slots were looked for ("21 jours", "21 days")
   payment, cancellation, contact   terms.* in the reply's language ("" when not set)
   options           list of terms.options in the reply's language
+
+The decline templates (decline.fr.txt.j2, decline.en.txt.j2), sent with a declined invitation,
+have their own variables: organizer_name, summary (the event's title, shortened), why, hours,
+zone, alternatives (free times, as text), freelancer_name.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from babel.dates import (
 from babel.localedata import locale_identifiers
 from babel.units import format_unit
 
+from rules.availability import describe_hours
 from rules.model import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -62,7 +67,7 @@ from rules.model import (
 )
 
 SHIPPED_TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
-KINDS: Final = ("booking", "objection")
+KINDS: Final = ("booking", "objection", "decline")
 TEMPLATE_NAMES: Final = tuple(f"{k}.{lang}.txt.j2" for k in KINDS for lang in LANGUAGES)
 
 # The longest client name we repeat back: a name is a greeting, not a place for a message.
@@ -384,6 +389,34 @@ def objection_reply(
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
+def decline_context(
+    policy: Policy,
+    *,
+    language: str,
+    organizer_name: str,
+    summary: str,
+    why: str,
+    alternatives: Sequence[Slot],
+) -> dict[str, object]:
+    """The variables of a decline template (see the template's header)."""
+    zone = policy.zone
+    return {
+        "language": language,
+        "organizer_name": clean_title(organizer_name, MAX_NAME_LENGTH),
+        "summary": clean_title(summary),
+        "why": why,
+        "hours": describe_hours(policy.hours, language),
+        "zone": _plain_spaces(zone_label(language, zone)),
+        "alternatives": [format_slot(s, language, zone) for s in alternatives],
+        "freelancer_name": clean_title(policy.freelancer.name, MAX_NAME_LENGTH),
+    }
+
+
+def decline_text(templates: Templates, context: Mapping[str, object]) -> str:
+    """The body sent with a declined invitation (rules.invitations.explanation)."""
+    return _render("decline", str(context["language"]), context, templates)
+
+
 # --- Checking a freelancer's templates ---------------------------------------------------------
 
 
@@ -453,6 +486,7 @@ def template_problems(templates: Templates, policy: Policy | None = None) -> lis
     slot_cases: dict[str, tuple[tuple[Slot, ...], ...]] = {
         "booking": (_sample_slots(sample), ()),
         "objection": ((),),
+        "decline": (_sample_slots(sample), ()),
     }
     for kind in KINDS:
         for language in LANGUAGES:
@@ -460,7 +494,14 @@ def template_problems(templates: Templates, policy: Policy | None = None) -> lis
             problem = None
             for client_name in ("Marie", ""):
                 for slots in slot_cases[kind]:
-                    problem = _check_one(env, name, sample, language, client_name, slots)
+                    if kind == "decline":
+                        context = decline_context(
+                            sample, language=language, organizer_name=client_name,
+                            summary="Weekly sync" if client_name else "", why="sample reason",
+                            alternatives=slots)
+                    else:
+                        context = _context(sample, language, client_name, slots)
+                    problem = _check_one(env, name, sample, language, context, slots)
                     if problem:
                         break
                 if problem:
@@ -488,10 +529,9 @@ def _check_one(
     name: str,
     policy: Policy,
     language: str,
-    client_name: str,
+    context: Mapping[str, object],
     slots: tuple[Slot, ...],
 ) -> str | None:
-    context = _context(policy, language, client_name, slots)
     try:
         body = _tidy(env.get_template(name).render(context))
     except Exception as error:  # whatever a freelancer's template does wrong is reported

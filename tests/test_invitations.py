@@ -17,6 +17,7 @@ from helpers import EASTERN_WINDOWS_VTIMEZONE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from daemon.templates import load_templates
 from rules.availability import describe_hours, inside_working_hours
 from rules.invitations import (
     Decline,
@@ -43,6 +44,8 @@ from rules.model import (
 )
 from rules.recurrence import MIN_SERIES_OCCURRENCES
 from rules.replies import format_slot
+
+TEMPLATES = load_templates()  # the shipped decline templates
 
 TORONTO = ZoneInfo("America/Toronto")
 SPLIT = (TimeRange(time(9), time(12)), TimeRange(time(13), time(17)))
@@ -461,7 +464,7 @@ def test_all_day_on_a_closed_date_is_declined() -> None:
 def test_explanation_english_states_hours_alternatives_and_signs() -> None:
     got = decide(invitation(at(7, 10)), POLICY, [busy(at(9, 9), at(9, 12), "x")], NOW)
     assert isinstance(got, Decline)
-    subject, body = explanation(got, POLICY, "en")
+    subject, body = explanation(got, POLICY, "en", templates=TEMPLATES)
     assert subject == "Declined: Weekly sync"
     assert "Hello Bob Organizer," in body
     assert "this day is not one of my working days" in body
@@ -479,7 +482,7 @@ def test_explanation_french_subject_and_zone() -> None:
     policy = make_policy(language="fr")
     got = decide(invitation(at(2, 19)), policy, [], NOW)
     assert isinstance(got, Decline)
-    subject, body = explanation(got, policy, "fr")
+    subject, body = explanation(got, policy, "fr", templates=TEMPLATES)
     assert subject == "Refusé : Weekly sync"
     assert "ce moment est en dehors de mes heures de travail" in body
     assert f"Mes heures de travail : {DESCRIBED_FR} (heure de Toronto)." in body
@@ -494,7 +497,7 @@ def test_explanation_reveals_nothing_else_of_the_calendar_rfc3834_6() -> None:
     got = decide(item, policy, [busy(at(2, 10), at(2, 11), "secret-uid")], NOW)
     assert isinstance(got, Decline)
     for language in ("en", "fr"):
-        subject, body = explanation(got, policy, language)
+        subject, body = explanation(got, policy, language, templates=TEMPLATES)
         text = subject + body
         for leak in ("secret", "Carl", "carl@example.com", "Monday 10:00", other.uid):
             assert leak not in text
@@ -506,7 +509,7 @@ def test_explanation_for_a_series_without_alternatives() -> None:
     got = decide(item, POLICY, [], NOW)
     assert isinstance(got, Decline)
     bare = replace(got, alternatives=())
-    _, body = explanation(bare, POLICY, "en")
+    _, body = explanation(bare, POLICY, "en", templates=TEMPLATES)
     assert "its occurrences fall outside my working days" in body
     assert "propose another time" in body
 
@@ -529,7 +532,7 @@ def test_explanation_with_utc_zone_names_utc() -> None:
     policy = make_policy(zone="UTC")
     got = decide(invitation(datetime(2026, 3, 7, 10, tzinfo=UTC)), policy, [], NOW)
     assert isinstance(got, Decline)
-    _, body = explanation(got, policy, "en")
+    _, body = explanation(got, policy, "en", templates=TEMPLATES)
     assert "(UTC)" in body
 
 

@@ -29,6 +29,7 @@ from connectors.itip import (  # noqa: E402
     reply_calendar,
     reply_message_id,
 )
+from daemon.templates import load_templates  # noqa: E402
 from rules.invitations import Decline, decide, explanation, my_attendee  # noqa: E402
 from rules.model import (  # noqa: E402
     BookingPolicy,
@@ -40,6 +41,8 @@ from rules.model import (  # noqa: E402
     TimeRange,
 )
 from rules.recurrence import MIN_SERIES_OCCURRENCES  # noqa: E402
+
+TEMPLATES = load_templates()
 
 # the series threshold is the caller's policy (rules.recurrence)
 calendar_items = functools.partial(ical.calendar_items, min_occurrences=MIN_SERIES_OCCURRENCES)
@@ -606,7 +609,7 @@ def test_corpus_objects_with_an_organizer_go_through_the_whole_path(corpus: Path
             declines += 1
             attendee = my_attendee(item, policy.freelancer.addresses)
             assert attendee is not None, name
-            subject, body = explanation(decision, policy, "fr")
+            subject, body = explanation(decision, policy, "fr", templates=TEMPLATES)
             assert subject and body
             reply = reply_calendar(raw, item, attendee.address, decision.reason, now)
             request = request_vevent(raw, item)
