@@ -46,11 +46,12 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from daemon.state import open_db  # noqa: E402
+
 from connectors.caldav import MULTIGET_BATCH, CalendarConnection  # noqa: E402
 from connectors.ical import occurrences  # noqa: E402
-from daemon.localservers.radicale import RadicaleServer  # noqa: E402
+from daemon.demo.radicale import RadicaleServer  # noqa: E402
 from daemon.mirror import Mirror  # noqa: E402
-from daemon.state import open_db  # noqa: E402
 from rules.busy import busy_intervals  # noqa: E402
 
 USER, PASSWORD = "julie", "secret"

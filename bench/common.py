@@ -3,7 +3,7 @@ table. Run by hand, never by pytest; everything listens on 127.0.0.1 only.
 
 - `Servers`: Radicale (seeded in-process, then served as its own process by default, so that the
   bench process does not share a core or the GIL with it), an IMAP server (Dovecot when installed,
-  else pymap) with Julie's mailbox, and a `CountingSink` (the SMTP sink of daemon.localservers,
+  else pymap) with Julie's mailbox, and a `CountingSink` (the SMTP sink of daemon.demo.mail,
   which also records each SMTP session and which session carried each message).
 - `build_calendar`: a large calendar as one VCALENDAR, seeded with ONE PUT to a new collection.
 - `client_mail`, `Lmtp`: the mail clients send; delivered into Julie's INBOX over one LMTP session.
@@ -45,17 +45,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from fixtures.dovecot import Dovecot, imap_server  # noqa: E402
 from helpers import JULIE, write_config  # noqa: E402
 
-from daemon.localservers.mail import (  # noqa: E402
-    Dovecot,
-    PymapServer,
-    SmtpSink,
-    _Handler,
-    imap_server,
-)
-from daemon.localservers.notify import NotifyListener  # noqa: E402
-from daemon.localservers.radicale import RadicaleServer  # noqa: E402
+from daemon.demo.mail import PymapServer, SmtpSink, _Handler  # noqa: E402
+from daemon.demo.notify import NotifyListener  # noqa: E402
+from daemon.demo.radicale import RadicaleServer  # noqa: E402
 
 HOST = "127.0.0.1"
 ZONE = ZoneInfo("America/Toronto")  # Julie's zone in tests/helpers.write_config

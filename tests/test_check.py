@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import run, write_config
 
-from daemon.localservers.mail import free_port
+from daemon.demo.mail import free_port
 
 pytestmark = pytest.mark.servers
 

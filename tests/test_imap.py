@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
+from fixtures.dovecot import Dovecot, imap_server
 from fixtures.relay import Relay
 
 from connectors.imap import (
@@ -17,14 +18,7 @@ from connectors.imap import (
     MailError,
     MailUnreachable,
 )
-from daemon.localservers.mail import (
-    Dovecot,
-    PymapServer,
-    SmtpSink,
-    deliver,
-    free_port,
-    imap_server,
-)
+from daemon.demo.mail import PymapServer, SmtpSink, deliver, free_port
 
 pytestmark = pytest.mark.servers
 

@@ -1,4 +1,5 @@
-"""The local mail servers really speak IMAP, LMTP and SMTP (daemon/localservers/mail.py).
+"""The local mail servers really speak IMAP, LMTP and SMTP (daemon/demo/mail.py and
+tests/fixtures/dovecot.py).
 
 Each IMAP test runs against Dovecot (when installed) and against pymap, the fallback without root.
 """
@@ -16,18 +17,12 @@ from email.policy import SMTP
 from pathlib import Path
 
 import pytest
+from fixtures.dovecot import Dovecot, imap_server
 from fixtures.mail import JULIE, JULIE_PASSWORD, MailAccount
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from daemon.localservers.mail import (
-    Dovecot,
-    PymapServer,
-    SmtpSink,
-    deliver,
-    free_port,
-    imap_server,
-)
+from daemon.demo.mail import PymapServer, SmtpSink, deliver, free_port
 
 pytestmark = pytest.mark.servers
 
@@ -299,7 +294,9 @@ def test_dovecot_as_root_explains_an_unreachable_folder(tmp_path: Path) -> None:
 NON_ROOT_SCRIPT = """
 import imaplib, os, sys
 sys.path.insert(0, sys.argv[1])
-from daemon.localservers.mail import Dovecot, deliver
+sys.path.insert(0, sys.argv[1] + "/tests")
+from daemon.demo.mail import deliver
+from fixtures.dovecot import Dovecot
 assert os.geteuid() != 0
 with Dovecot(None, {"julie@example.org": "pw"}) as server:
     deliver(server, "julie@example.org", b"From: a@client.test\\r\\nSubject: hi\\r\\n\\r\\n")
@@ -318,7 +315,7 @@ def test_dovecot_runs_without_root() -> None:
     if not Dovecot.available() or not shutil.which("runuser") or not os.access(python, os.X_OK):
         pytest.skip("needs dovecot, runuser and a system python3")
     readable = subprocess.run(
-        ["runuser", "-u", "nobody", "--", "test", "-r", str(REPO / "daemon/localservers/mail.py")],
+        ["runuser", "-u", "nobody", "--", "test", "-r", str(REPO / "tests/fixtures/dovecot.py")],
         check=False,
     )
     if readable.returncode != 0:
@@ -342,3 +339,12 @@ def test_add_user_while_running(server: Dovecot | PymapServer) -> None:
     client.login("late@example.org", "late-pass")
     client.select_folder("INBOX", readonly=True)
     assert client.search(["SUBJECT", "welcome"]) == [1]
+
+
+def test_nothing_installed_runs_useradd_or_holds_the_test_servers() -> None:
+    """Issue 8: the test harness is not part of the product. The installed packages (rules,
+    connectors, daemon) never create system users; Dovecot's harness lives in tests/."""
+    for package in ("rules", "connectors", "daemon"):
+        for path in (REPO / package).rglob("*.py"):
+            assert "useradd" not in path.read_text(encoding="utf-8"), path
+    assert not (REPO / "daemon" / "localservers").exists()

@@ -24,7 +24,7 @@ from connectors.caldav import (
     PreconditionFailed,
     Unreachable,
 )
-from daemon.localservers.radicale import RadicaleServer, free_port
+from daemon.demo.radicale import RadicaleServer, free_port
 from daemon.mirror import Mirror
 from daemon.ledger import Ledger
 

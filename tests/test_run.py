@@ -16,7 +16,7 @@ import pytest
 from helpers import invitation, local, next_weekday, write_config
 from test_inbox_e2e import client_mail, deliver
 
-from daemon.localservers.notify import NotifyListener
+from daemon.demo.notify import NotifyListener
 
 pytestmark = pytest.mark.servers
 

@@ -115,7 +115,7 @@ def test_busy_urls_count_as_busy(frontdesk_bin: str, tmp_path: Path, radicale: o
 
 
 def test_unreachable_calendar_is_one_sentence(frontdesk_bin: str, tmp_path: Path) -> None:
-    from daemon.localservers.mail import free_port
+    from daemon.demo.mail import free_port
 
     config = write_config(tmp_path / "down", calendar_url=f"http://127.0.0.1:{free_port()}/j/c/")
     result = run(frontdesk_bin, config, "slots")

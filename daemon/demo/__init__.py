@@ -209,9 +209,9 @@ def _reply_text(msg: EmailMessage) -> str:
 
 def run_demo(*, wait: bool = True, timeout: float = 60.0) -> int:
     try:
-        from daemon.localservers.mail import PymapServer, SmtpSink
-        from daemon.localservers.notify import NotifyListener
-        from daemon.localservers.radicale import RadicaleServer
+        from daemon.demo.mail import PymapServer, SmtpSink
+        from daemon.demo.notify import NotifyListener
+        from daemon.demo.radicale import RadicaleServer
     except ImportError as exc:  # pragma: no cover - only without the demo extras
         raise UserError(f"the demo needs its servers: pip install 'frontdesk[demo]' ({exc})"
                         ) from None

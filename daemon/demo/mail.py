@@ -1,10 +1,11 @@
-"""Local mail servers on 127.0.0.1: Dovecot or pymap for IMAP, an aiosmtpd sink for SMTP.
+"""The demo's servers on 127.0.0.1: pymap for IMAP and an aiosmtpd sink for SMTP (CalDAV is
+daemon.demo.radicale). They need neither root nor a system package; their packages come with the
+`demo` extra and are imported only when a server starts. The test suite adds Dovecot beside them
+(tests/fixtures/dovecot.py).
 
-`imap_server()` picks Dovecot when its binary is installed and falls back to pymap, which needs
-neither root nor a system package. `SmtpSink` keeps every envelope it accepts and hands mail for
-local users to the IMAP server (LMTP into Dovecot, APPEND into pymap), so a message sent by SMTP
-arrives in an INBOX the way it would on a real host. aiosmtpd and pymap are imported only when a
-server starts.
+`SmtpSink` keeps every envelope it accepts and hands mail for local users to the IMAP server
+(LMTP into Dovecot, APPEND into pymap), so a message sent by SMTP arrives in an INBOX the way it
+would on a real host.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ import contextlib
 import email
 import email.policy
 import email.utils
-import grp
 import imaplib
 import logging
 import os
-import pwd
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
 import sys
@@ -39,13 +37,11 @@ from typing import Any, Literal, Protocol, Self
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-VMAIL_USER = "frontdesk-vmail"
 START_TIMEOUT = 20.0
-DOVECOT_PATHS = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 
 # Servers still running when the interpreter exits are stopped, so that an aborted test run
 # leaves no Dovecot behind.
-_running: set[_Subprocess] = set()
+_running: set[Subprocess] = set()
 
 
 @atexit.register
@@ -101,7 +97,7 @@ class MailStore(Protocol):
     def deliver(self, address: str, message: bytes, mail_from: str = "") -> None: ...
 
 
-class _Subprocess:
+class Subprocess:
     """A server run as a child process on fixed loopback ports; stop() and start() keep both."""
 
     name = "server"
@@ -225,209 +221,6 @@ class _Subprocess:
         self.close()
 
 
-def _ensure_system_user(name: str) -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        pass
-    cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
-    cmd += ["--shell", "/usr/sbin/nologin", name]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    try:
-        # Another process may have created it at the same moment.
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise RuntimeError(f"cannot create system user {name}: {result.stderr.strip()}") from None
-
-
-def _blocking_ancestor(path: Path, uid: int, gid: int) -> Path | None:
-    """The first folder above path that uid/gid may not enter, if any."""
-    for parent in reversed(path.parents):
-        st = parent.stat()
-        if st.st_mode & 0o001:
-            continue
-        if st.st_uid == uid and st.st_mode & 0o100:
-            continue
-        if st.st_gid == gid and st.st_mode & 0o010:
-            continue
-        return parent
-    return None
-
-
-class Dovecot(_Subprocess):
-    """A private Dovecot (IMAP + LMTP) in `folder`, with passwd-file users and maildir mailboxes.
-
-    Runs as root (mail owned by the system user `frontdesk-vmail`, created when missing; then
-    Dovecot's processes must be able to enter the folder, so its parents must be searchable by
-    others, as under /tmp) and as an ordinary user (every process runs as that user).
-    Each user gets an INBOX with Sent and Drafts (SPECIAL-USE) on first use.
-    """
-
-    name = "dovecot"
-
-    def __init__(
-        self,
-        folder: Path | str | None = None,
-        users: Mapping[str, str] | None = None,
-        *,
-        imap_port: int | None = None,
-        lmtp_port: int | None = None,
-    ) -> None:
-        super().__init__(folder, users)
-        self.imap_port = imap_port or free_port()
-        self.lmtp_port = lmtp_port or free_port()
-        self._run_dir: Path | None = None
-
-    @staticmethod
-    def binary() -> str | None:
-        found = shutil.which("dovecot")
-        if found:
-            return found
-        return next((p for p in DOVECOT_PATHS if os.access(p, os.X_OK)), None)
-
-    @classmethod
-    def available(cls) -> bool:
-        """True when the dovecot binary is installed."""
-        return cls.binary() is not None
-
-    def _ports(self) -> list[int]:
-        return [self.imap_port, self.lmtp_port]
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "dovecot.log"
-
-    def _log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
-        return ""
-
-    def _owner(self) -> tuple[int, int, str, str]:
-        """uid, gid, user and group that own the mail and run Dovecot's unprivileged processes."""
-        root = os.geteuid() == 0
-        entry = _ensure_system_user(VMAIL_USER) if root else pwd.getpwuid(os.geteuid())
-        group = grp.getgrgid(entry.pw_gid).gr_name
-        return entry.pw_uid, entry.pw_gid, entry.pw_name, group
-
-    def _write_users(self) -> None:
-        uid, gid, _, _ = self._owner()
-        path = self.folder / "users"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{a}:{{PLAIN}}{p}\n" for a, p in self._users.items()))
-        tmp.chmod(0o600)
-        if os.geteuid() == 0:
-            os.chown(tmp, uid, gid)
-        # Dovecot re-reads the file when it changes: replace it in one step.
-        tmp.replace(path)
-
-    def _prepare(self) -> list[str]:
-        binary = self.binary()
-        if binary is None:
-            raise RuntimeError("dovecot is not installed (Debian: dovecot-imapd dovecot-lmtpd)")
-        uid, gid, user, group = self._owner()
-        root = os.geteuid() == 0
-        mail = self.folder / "mail"
-        state = self.folder / "state"
-        for folder in (mail, state):
-            folder.mkdir(exist_ok=True)
-        if root:
-            blocked = _blocking_ancestor(self.folder, uid, gid)
-            if blocked is not None:
-                raise RuntimeError(
-                    f"Dovecot's user {user} cannot enter {blocked} (mode "
-                    f"{blocked.stat().st_mode & 0o777:o}), which holds {self.folder}: give Dovecot "
-                    "a folder whose parents others may enter, e.g. Dovecot() or tempfile.mkdtemp()"
-                )
-            for path in (self.folder, mail):
-                os.chown(path, uid, gid)
-        self._write_users()
-        # Unix sockets live in base_dir: keep its path short, whatever the folder's length.
-        self._run_dir = Path(tempfile.mkdtemp(prefix="fd-dovecot-"))
-        if root:
-            os.chmod(self._run_dir, 0o755)
-            privileges = f"""
-default_internal_user = {user}
-default_internal_group = {group}
-"""
-        else:
-            privileges = f"""
-default_login_user = {user}
-default_internal_user = {user}
-default_internal_group = {group}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
-}}
-"""
-        config = f"""# Written by daemon/localservers/mail.py for one test or demo run.
-base_dir = {self._run_dir}
-state_dir = {state}
-log_path = {self.log_path}
-instance_name = frontdesk-{self.imap_port}
-protocols = imap lmtp
-listen = {HOST}
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-first_valid_uid = {uid}
-first_valid_gid = {gid}
-mail_location = maildir:~/Maildir
-postmaster_address = postmaster@example.org
-{privileges}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.folder / "users"}
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={mail}/%u
-}}
-namespace inbox {{
-  inbox = yes
-  mailbox Sent {{
-    auto = create
-    special_use = \\Sent
-  }}
-  mailbox Drafts {{
-    auto = create
-    special_use = \\Drafts
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = {HOST}
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = {HOST}
-    port = {self.lmtp_port}
-  }}
-}}
-"""
-        conf = self.folder / "dovecot.conf"
-        conf.write_text(config)
-        # -F: stay in the foreground, so this process is the master and stop() can reap it.
-        return [binary, "-F", "-c", str(conf)]
-
-    def _cleanup_run(self) -> None:
-        if self._run_dir is not None:
-            shutil.rmtree(self._run_dir, ignore_errors=True)
-            self._run_dir = None
-
-    def deliver(self, address: str, message: bytes, mail_from: str = "") -> None:
-        """Deliver into address's INBOX over LMTP, as an MTA would (adds Return-Path)."""
-        with smtplib.LMTP(HOST, self.lmtp_port, timeout=30) as lmtp:
-            lmtp.sendmail(mail_from, [address], message)
-
-
 def _password_hash(password: str) -> str:
     """A hash pymap accepts; few rounds, since these passwords guard nothing."""
     try:
@@ -441,7 +234,7 @@ def _password_hash(password: str) -> str:
         return BuiltinHash(rounds=1000).hash(password)
 
 
-class PymapServer(_Subprocess):
+class PymapServer(Subprocess):
     """pymap's maildir backend in a child process: IMAP without root or system packages.
 
     Several users with known passwords, each with an empty INBOX plus Sent and Drafts; mail
@@ -529,21 +322,6 @@ class PymapServer(_Subprocess):
         finally:
             with contextlib.suppress(Exception):
                 imap.logout()
-
-
-ImapServer = Dovecot | PymapServer
-
-
-def imap_server(
-    folder: Path | str | None = None,
-    users: Mapping[str, str] | None = None,
-    *,
-    kind: Literal["dovecot", "pymap"] | None = None,
-) -> Dovecot | PymapServer:
-    """An IMAP server (not started): Dovecot when installed, else pymap; `kind` forces one."""
-    if kind == "dovecot" or (kind is None and Dovecot.available()):
-        return Dovecot(folder, users)
-    return PymapServer(folder, users)
 
 
 def deliver(server: MailStore, address: str, message: bytes, mail_from: str | None = None) -> None:
