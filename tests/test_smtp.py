@@ -18,7 +18,7 @@ from connectors.smtp import (
     SmtpSender,
     TemporaryFailure,
 )
-from daemon.localservers.mail import SmtpSink, free_port
+from daemon.demo.mail import SmtpSink, free_port
 
 pytestmark = pytest.mark.servers
 
