@@ -54,16 +54,26 @@ def clean_subject(subject: str) -> str:
 
 def strip_quoted(text: str) -> str:
     """The writer's own new text: quoted history and signatures dropped."""
+    return split_quoted(text)[0]
+
+
+def split_quoted(text: str) -> tuple[str, str]:
+    """(the writer's own new text, everything else): the quoted `>` lines, and all that follows
+    the first attribution, forward or signature line. The second part is where a quoted offer
+    of frontdesk's is looked for; the first is what the client wrote."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     folded = [fold(line) for line in lines]
     kept: list[str] = []
+    other: list[str] = []
     for index, line in enumerate(lines):
         if _is_history_start(folded, index) or any(r.match(folded[index]) for r in _SIGNATURE_RES):
+            other.extend(lines[index:])
             break
         if line.lstrip().startswith(">"):
+            other.append(line)
             continue
         kept.append(line.rstrip())
-    return "\n".join(kept).strip()
+    return "\n".join(kept).strip(), "\n".join(other).strip()
 
 
 def _is_history_start(folded: Sequence[str], index: int) -> bool:
