@@ -33,7 +33,8 @@ from rules.mail.etiquette import (
     not_for_us,
     rate_limit,
 )
-from rules.mail.quoted import clean_subject, strip_quoted
+from rules.mail.quoted import clean_subject, split_quoted, strip_quoted
+from rules.mail.reading import ANSWERED, BANDS, INTENTS, Reading, read
 from rules.mail.words import (
     BOOKING_WORDS,
     OBJECTION_WORDS,
@@ -43,7 +44,9 @@ from rules.mail.words import (
 from rules.model import InboundMessage
 
 __all__ = [
+    "ANSWERED",
     "AUTO_REPLY_HEADERS",
+    "BANDS",
     "BOOKING_WORDS",
     "MAX_REPLIES_PER_SENDER",
     "OBJECTION_WORDS",
@@ -52,7 +55,9 @@ __all__ = [
     "Decision",
     "Ignore",
     "InboundMessage",
+    "INTENTS",
     "Invitation",
+    "Reading",
     "Review",
     "auto_reply_markers",
     "auto_submitted_value",
@@ -65,5 +70,7 @@ __all__ = [
     "matches_pattern",
     "not_for_us",
     "rate_limit",
+    "read",
+    "split_quoted",
     "strip_quoted",
 ]
