@@ -138,7 +138,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:lower|better|special|cheaper|reduced|petit|friends?) (?:price|rate|fee|prix|tarif)",
         r"moins cher\w*|baisser|faire mieux|do better|(?:do|accept|take|accepteriez|faire|match) "
         r"(?:it for |ca pour |pour )?(?:[$€£] ?\d+|\d+ ?(?:\$|€|£|euros?|dollars?|bucks|piasses))",
-        r"aligner|s'arranger sur le prix",
+        r"aligner|s'arranger sur le prix|(?:lower|lowering|reduce|reducing|drop|dropping) (?:the |"
+        r"your |my |a )?(?:price|rate|fee|cost)s?|baisser (?:le|vos|ton|votre) (?:prix|tarif)",
         r"package deal|forfait|flat rate|exception",
     ),
     # asking whether the freelancer offers something: "do you do evening sessions?", "offrez-vous

@@ -276,9 +276,11 @@ def _band(
         return "leave", "band: leave (no request for a time in the client's words)"
     act = model.act.get(intent, 1.01)
     draft = model.draft.get(intent, 1.01)
+    if intent == "booking" and context.appointments:
+        return "leave", "band: leave (the sender has an appointment: a person answers)"
     cap = "act"
-    if intent == "booking" and (bool(seen.thread) or seen.quoted_offer or context.appointments):
-        cap = "draft"  # new times inside a conversation or beside an appointment: a person checks
+    if intent == "booking" and (bool(seen.thread) or seen.quoted_offer):
+        cap = "draft"  # new times asked for inside a conversation: a person checks
     if intent == "booking" and "price_objection" in seen.cues:
         return "leave", "band: leave (the price is an obstacle: never a booking offer)"
     if intent == "booking" and context.relation == "stranger" and organisation(msg):
