@@ -37,8 +37,9 @@ def main() -> None:
     readings = [read(it.message, it.context, it.policy) for it in items]
     print(f"{args.split}: {len(items)} messages")
 
-    confusion: Counter[tuple[str, str]] = Counter((it.label, r.intent) for it, r in
-                                                  zip(items, readings, strict=True))
+    confusion: Counter[tuple[str, str]] = Counter(
+        (it.label, r.intent) for it, r in zip(items, readings, strict=True)
+    )
     print("\nper intent          precision   recall")
     for label in LABELS:
         true = sum(confusion[(label, c)] for c in LABELS)
@@ -46,7 +47,9 @@ def main() -> None:
         hit = confusion[(label, label)]
         precision = f"{hit / said:.1%}" if said else "-"
         recall = f"{hit / true:.1%}" if true else "-"
-        print(f"  {label:14} {precision:>10} {recall:>8}   ({hit}/{said} read, {hit}/{true} labelled)")
+        print(
+            f"  {label:14} {precision:>10} {recall:>8}   ({hit}/{said} read, {hit}/{true} labelled)"
+        )
     right = sum(confusion[(c, c)] for c in LABELS)
     print(f"  accuracy {right}/{len(items)} = {right / len(items):.1%}")
 
@@ -63,7 +66,9 @@ def main() -> None:
     for label in LABELS:
         cells = [
             f"{intent}/{band} {n}" if band != "leave" else f"leave {n}"
-            for (lab, intent, band), n in sorted(bands.items(), key=lambda kv: BANDS.index(kv[0][2]))
+            for (lab, intent, band), n in sorted(
+                bands.items(), key=lambda kv: BANDS.index(kv[0][2])
+            )
             if lab == label
         ]
         print(f"  {label:13} " + ", ".join(cells))
@@ -80,7 +85,9 @@ def main() -> None:
             read(it.message, it.context, it.policy)
         done += len(items)
     rate = done / (time.perf_counter() - start)
-    print(f"\nspeed: {rate:.0f} messages/s on one core (target: 200), quoted text stripped each time")
+    print(
+        f"\nspeed: {rate:.0f} messages/s on one core (target: 200), quoted text stripped each time"
+    )
 
     print("\nfailures (file: label -> intent read, band)")
     for it, r in zip(items, readings, strict=True):

@@ -106,12 +106,18 @@ def _softmax(scores: list[float]) -> list[float]:
 
 def keep_frequent(xs: list[Vector]) -> list[Vector]:
     docs = Counter(name for x in xs for name in x)
-    keep = {name for name, n in docs.items() if n >= MIN_DOCS or not name.startswith(("w:", "b:", "s:"))}
+    keep = {
+        name for name, n in docs.items() if n >= MIN_DOCS or not name.startswith(("w:", "b:", "s:"))
+    }
     return [{n: v for n, v in x.items() if n in keep} for x in xs]
 
 
-def as_model(weights: dict[str, list[float]], bias: list[float],
-             act: dict[str, float] | None = None, draft: dict[str, float] | None = None) -> Model:
+def as_model(
+    weights: dict[str, list[float]],
+    bias: list[float],
+    act: dict[str, float] | None = None,
+    draft: dict[str, float] | None = None,
+) -> Model:
     return Model(
         classes=INTENTS,
         bias=tuple(bias),
@@ -146,36 +152,58 @@ def out_of_fold(items: list[Labelled], xs: list[Vector]) -> list[Reading]:
 MARGIN = 0.05
 
 
-def thresholds(items: list[Labelled], readings: list[Reading]) -> tuple[dict[str, float], dict[str, float]]:
+def thresholds(
+    items: list[Labelled], readings: list[Reading]
+) -> tuple[dict[str, float], dict[str, float]]:
     """The lowest thresholds that keep the safety targets on out-of-fold readings, with MARGIN:
     no other label drafted as a booking (choices, cancellations, reschedules, questions,
     objections), no message needing no answer sent, at most 2% of them drafted."""
     act: dict[str, float] = {}
     draft: dict[str, float] = {}
     for intent in ("booking", "objection"):
-        others = [r.confidence for it, r in zip(items, readings, strict=True)
-                  if r.intent == intent and it.label not in (intent, "none")
-                  and r.band != "leave"]
-        nones = sorted((r.confidence for it, r in zip(items, readings, strict=True)
-                        if r.intent == intent and it.label == "none" and r.band != "leave"),
-                       reverse=True)
+        others = [
+            r.confidence
+            for it, r in zip(items, readings, strict=True)
+            if r.intent == intent and it.label not in (intent, "none") and r.band != "leave"
+        ]
+        nones = sorted(
+            (
+                r.confidence
+                for it, r in zip(items, readings, strict=True)
+                if r.intent == intent and it.label == "none" and r.band != "leave"
+            ),
+            reverse=True,
+        )
         n_none = sum(1 for it in items if it.label == "none")
         allowed = int(0.02 * n_none)
         floor = 0.4
         if intent == "booking":
-            draft[intent] = max([floor, *(c + MARGIN for c in others)] + ([nones[allowed] + MARGIN] if len(nones) > allowed else []))
+            draft[intent] = max(
+                [floor, *(c + MARGIN for c in others)]
+                + ([nones[allowed] + MARGIN] if len(nones) > allowed else [])
+            )
         else:
-            draft[intent] = max([floor] + ([nones[allowed] + MARGIN] if len(nones) > allowed else []))
-        sent = [r.confidence for it, r in zip(items, readings, strict=True)
-                if r.intent == intent and it.label == "none" and r.band == "act"]
+            draft[intent] = max(
+                [floor] + ([nones[allowed] + MARGIN] if len(nones) > allowed else [])
+            )
+        sent = [
+            r.confidence
+            for it, r in zip(items, readings, strict=True)
+            if r.intent == intent and it.label == "none" and r.band == "act"
+        ]
         act[intent] = max([draft[intent], *(c + MARGIN for c in sent)])
         draft[intent] = min(round(draft[intent], 3), 0.99)
         act[intent] = min(round(act[intent], 3), 0.995)
     return act, draft
 
 
-def write(weights: dict[str, list[float]], bias: list[float], n_train: int,
-          act: dict[str, float], draft: dict[str, float]) -> None:
+def write(
+    weights: dict[str, list[float]],
+    bias: list[float],
+    n_train: int,
+    act: dict[str, float],
+    draft: dict[str, float],
+) -> None:
     rows = []
     for name in sorted(weights):
         w = weights[name]
@@ -211,8 +239,9 @@ def band_of(reading: Reading, act: dict[str, float], draft: dict[str, float]) ->
     return "draft" if reading.confidence >= draft.get(reading.intent, 2) else "leave"
 
 
-def report(items: list[Labelled], readings: list[Reading],
-           act: dict[str, float], draft: dict[str, float]) -> None:
+def report(
+    items: list[Labelled], readings: list[Reading], act: dict[str, float], draft: dict[str, float]
+) -> None:
     right = sum(1 for it, r in zip(items, readings, strict=True) if r.intent == it.label)
     print(f"out-of-fold accuracy {right}/{len(items)} = {right / len(items):.1%}")
     confusion: Counter[tuple[str, str]] = Counter()
@@ -226,8 +255,11 @@ def report(items: list[Labelled], readings: list[Reading],
     print(f"thresholds: act {act}, draft {draft}")
     for label in INTENTS:
         n = sum(1 for it in items if it.label == label)
-        line = ", ".join(f"{i}/{b} {k}" for (lab, i, b), k in sorted(bands.items())
-                         if lab == label and b != "leave")
+        line = ", ".join(
+            f"{i}/{b} {k}"
+            for (lab, i, b), k in sorted(bands.items())
+            if lab == label and b != "leave"
+        )
         print(f"  {label:13} n={n:3}: {line}")
     if "-v" in sys.argv:
         for it, r in zip(items, readings, strict=True):

@@ -161,7 +161,7 @@ def load(split: str) -> list[Labelled]:
     return [load_file(path) for path in sorted(folder.glob("*.eml"))]
 
 
-# --- the targets ---------------------------------------------------------------------------
+# --- the targets -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

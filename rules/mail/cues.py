@@ -63,8 +63,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:appointment|appt|session|consult\w*|call|meeting|massage|rendez-vous|time)",
         r"(?:first|initial|new|next|another|one more|intro(?:ductory)?) (?:appointment|session|"
         r"consult\w*|call|meeting|massage|visit)",
-        r"(?:can|could|may|shall) (?:i|we|he|she|you) (?:come|book|see (?:you|me|us)|drop by|stop by|"
-        r"get|do|have|set|arrange|schedule|meet|talk|chat|speak|start|fit|find)",
+        r"(?:can|could|may|shall) (?:i|we|he|she|you) (?:come|book|see (?:you|me|us)|drop by|"
+        r"stop by|get|do|have|set|arrange|schedule|meet|talk|chat|speak|start|fit|find)",
         r"when (?:could|can|shall) (?:i|we) (?:talk|meet|chat|speak|start)|set up|line up|"
         r"sort out a time|find a time|a time to|have a chat|quick (?:call|chat)",
         r"come (?:in|by|see you|back)|pop in|drop by|stop by",
@@ -241,8 +241,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
 # Cues whose match in a short reply is the whole message: "2", "le 2 svp", "ok pour le 1".
 _BARE_PICK = re.compile(
     r"^\W*(?:(?:ok|oui|yes|parfait|super|go|va)\W+)?(?:pour |for |pour le |for the |le |la |"
-    r"the |option |number |n[o°]\s?|#)?[1-9](?:st|nd|rd|th|er|e)?\W*(?:svp|stp|please|pls|plz|"
-    r"merci|thanks|thx|thank you|x+)?\W*$"
+    r"the |option |number |n[o°]\s?|#)?[1-9](?:st|nd|rd|th|er|e)?(?:\W+(?:svp|stp|please|pls|plz|"
+    r"merci|thanks|thx|thank you|x+|beaucoup)){0,3}\W*$"
 )
 
 

@@ -225,6 +225,10 @@ def _language(seen: Facts, default: str) -> str:
     own = detect_language(seen.subject + "\n" + seen.new_text, "")
     if own:
         return own
+    if len(seen.new_text) > 12:  # a short sentence: one common word decides
+        own = detect_language(seen.subject + "\n" + seen.new_text, "", minimum=1)
+        if own:
+            return own
     # A short reply ("2", "ok") answers in the thread's language: frontdesk's quoted words.
     return detect_language(seen.quoted[:2000], default) if seen.quoted else default
 

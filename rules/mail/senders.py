@@ -90,13 +90,21 @@ def machine_signals(msg: InboundMessage) -> tuple[str, ...]:
     path = msg.return_path or ""
     path_local, _, path_domain = path.rpartition("@")
     from_domain = msg.from_address.rpartition("@")[2]
-    if path and path != msg.from_address and (
-        _BOUNCE.search(path_local) or "bounce" in path_domain.split(".")[0:3]
-        or any(part.startswith("bounce") for part in path_domain.split("."))
+    if (
+        path
+        and path != msg.from_address
+        and (
+            _BOUNCE.search(path_local)
+            or "bounce" in path_domain.split(".")[0:3]
+            or any(part.startswith("bounce") for part in path_domain.split("."))
+        )
     ):
         found.append(f"bounce-handling envelope sender {path}")
-    elif path_domain and from_domain and not _same_site(path_domain, from_domain) and _BOUNCE.search(
-        path_local
+    elif (
+        path_domain
+        and from_domain
+        and not _same_site(path_domain, from_domain)
+        and _BOUNCE.search(path_local)
     ):
         found.append(f"envelope sender {path} of another domain")
     return tuple(found)

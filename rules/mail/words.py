@@ -234,13 +234,14 @@ _EN_STOPWORDS = _words(
 _FR_ELISION = re.compile(r"\b(?:j|l|d|qu|n|s|c|m|t)'(?=[a-z])")
 
 
-def detect_language(text: str, default: str) -> str:
-    """ "fr" or "en" by counting each language's common words; `default` when unclear."""
+def detect_language(text: str, default: str, *, minimum: int = 2) -> str:
+    """ "fr" or "en" by counting each language's common words; `default` when unclear (fewer
+    than `minimum` of them, or as many of each)."""
     folded = fold(text)
     words = re.findall(r"[a-z]+", folded)
     fr = sum(1 for w in words if w in _FR_STOPWORDS) + len(_FR_ELISION.findall(folded))
     en = sum(1 for w in words if w in _EN_STOPWORDS)
-    if max(fr, en) < 2 or fr == en:
+    if max(fr, en) < minimum or fr == en:
         return default
     return "fr" if fr > en else "en"
 
