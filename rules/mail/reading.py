@@ -1,0 +1,303 @@
+"""Reading a client's email: what they want (the intent), how sure frontdesk is (confidence), what
+to do about it (the band), in which language to answer, and why (signals `explain` prints).
+
+    read(msg, context, policy) -> Reading
+
+Three layers, each saying what it saw:
+
+1. Silence first. RFC 3834 etiquette (`etiquette.not_for_us`), `clients.block`, calendar
+   invitations (the invitation guard's), bulk and notification platforms recognised by their
+   headers and addresses (`senders.machine_signals`) or by a machine's words in the new text:
+   intent "none", band "leave".
+2. A linear model over the client's own words, the cues and the context (`features`), fitted on
+   labelled mail (bench/train_intents.py) and shipped as plain data (`weights`): a probability
+   for each intent, and the features that weighed most as signals.
+3. Context rules the model may not overrule. A message answering one of frontdesk's own replies
+   (MailContext.thread, a frontdesk Message-ID in In-Reply-To/References, or frontdesk's offer
+   quoted in the body) is a choice, an objection, a question or a cancellation, not a new
+   booking, unless the client asks for other times; a sender with an upcoming appointment who
+   writes about cancelling or moving, or about "my appointment", means that one; a personal
+   correspondent is never answered automatically; price words never get a booking offer.
+
+Bands: only intents frontdesk answers today (`ANSWERED`: booking, objection) can be "act" (sure:
+send, or the draft in draft mode) or "draft" (a reply filed in Drafts for the freelancer to
+send); everything else is "leave" (left for the freelancer; choices, cancellations and
+reschedules flagged with their intent until the booking conversation handles them). Thresholds
+come with the weights, chosen on out-of-fold confidences of the training mail.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from rules.mail import weights as _weights
+from rules.mail.etiquette import matches_pattern, not_for_us
+from rules.mail.features import Facts, facts, features, organisation
+from rules.mail.senders import machine_signals
+from rules.mail.words import detect_language, fold
+from rules.model import InboundMessage, MailContext, Policy
+
+INTENTS = ("booking", "objection", "choice", "cancellation", "reschedule", "question", "none")
+BANDS = ("act", "draft", "leave")
+ANSWERED = frozenset({"booking", "objection"})  # intents frontdesk has an automatic reply for
+# Intents a message answering frontdesk's own reply may carry (a new booking only when the
+# client asks for other times).
+THREAD_INTENTS = frozenset({"choice", "objection", "question", "cancellation", "reschedule"})
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the sender wants and what frontdesk does about it.
+
+    `intent`: one of INTENTS. `confidence`: 0..1, the reader's probability for that intent.
+    `band`: "act" (answer automatically), "draft" (file a reply for the freelancer to send),
+    "leave" (left for the freelancer). `language`: "fr" or "en", the client's, for the reply.
+    `signals`: short sentences saying what made the decision, for logs and `explain`.
+    """
+
+    intent: str
+    confidence: float
+    band: str
+    language: str
+    signals: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A multinomial logistic regression: weights per feature, one per class, and biases."""
+
+    classes: tuple[str, ...]
+    bias: tuple[float, ...]
+    table: MappingProxyType[str, tuple[float, ...]]
+    act: MappingProxyType[str, float]  # intent -> least confidence to act
+    draft: MappingProxyType[str, float]  # intent -> least confidence to draft
+
+    def probabilities(self, values: dict[str, float]) -> dict[str, float]:
+        scores = list(self.bias)
+        for name, value in values.items():
+            row = self.table.get(name)
+            if row is not None:
+                for index, weight in enumerate(row):
+                    scores[index] += weight * value
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        total = sum(exps)
+        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+    def reasons(self, values: dict[str, float], intent: str, count: int) -> list[tuple[str, float]]:
+        """The features that pushed most towards `intent` (against the average of the others)."""
+        index = self.classes.index(intent)
+        pushes: list[tuple[str, float]] = []
+        for name, value in values.items():
+            row = self.table.get(name)
+            if row is None:
+                continue
+            others = (sum(row) - row[index]) / (len(row) - 1)
+            push = (row[index] - others) * value
+            if push > 0.05:
+                pushes.append((name, push))
+        pushes.sort(key=lambda p: -p[1])
+        return pushes[:count]
+
+
+def parse_table(text: str, width: int) -> MappingProxyType[str, tuple[float, ...]]:
+    """The weights table: `name<TAB>w1 w2 ...` a line."""
+    table: dict[str, tuple[float, ...]] = {}
+    for line in text.splitlines():
+        name, _, numbers = line.partition("\t")
+        row = tuple(float(n) for n in numbers.split())
+        if name and len(row) == width:
+            table[name] = row
+    return MappingProxyType(table)
+
+
+MODEL = Model(
+    classes=tuple(_weights.CLASSES),
+    bias=tuple(_weights.BIAS),
+    table=parse_table(_weights.TABLE, len(_weights.CLASSES)),
+    act=MappingProxyType(dict(_weights.ACT)),
+    draft=MappingProxyType(dict(_weights.DRAFT)),
+)
+
+
+def read(msg: InboundMessage, context: MailContext, policy: Policy) -> Reading:
+    """What the sender wants, how sure frontdesk is, and what it does (see the module's doc)."""
+    return read_with(MODEL, msg, context, policy)
+
+
+def read_with(model: Model, msg: InboundMessage, context: MailContext, policy: Policy) -> Reading:
+    """`read` with a given model (the training script scores its folds through this)."""
+    language_default = policy.freelancer.language
+    silent = _silence(msg, context, policy)
+    if silent:
+        language = detect_language(msg.subject + "\n" + msg.text[:2000], language_default)
+        return Reading("none", 1.0, "leave", language, silent)
+    seen = facts(msg, context, policy)
+    language = _language(seen, language_default)
+    signals = _context_signals(seen, context)
+    machine_words = seen.cues.get("machine_words")
+    if machine_words and context.relation == "stranger":
+        return Reading(
+            "none", 0.99, "leave", language, (*signals, f'machine: the words "{machine_words}"')
+        )
+    values = features(msg, context, seen)
+    probs = model.probabilities(values)
+    probs, guards = _guard(probs, seen, context)
+    intent = max(probs, key=lambda c: probs[c])
+    confidence = probs[intent]
+    signals.extend(_word_signals(model, values, intent, seen))
+    signals.extend(guards)
+    band, why = _band(model, msg, intent, confidence, seen, context, probs)
+    signals.append(why)
+    return Reading(intent, round(confidence, 3), band, language, tuple(signals))
+
+
+# --- 1. silence ----------------------------------------------------------------------------------
+
+
+def _silence(msg: InboundMessage, context: MailContext, policy: Policy) -> tuple[str, ...]:
+    reason = not_for_us(msg, policy.freelancer.addresses)
+    if reason:
+        return (f"etiquette: {reason}",)
+    for address in (msg.from_address, msg.reply_to):
+        if address and matches_pattern(address, policy.clients.block):
+            return (f"sender: {address} matches clients.block",)
+    if msg.calendar_parts:
+        return ("calendar: an iCalendar part, for the invitation guard",)
+    machine = machine_signals(msg)
+    if machine and context.relation == "stranger":
+        return tuple(f"machine: {m}" for m in machine)
+    return ()
+
+
+# --- 2. context and words as signals -------------------------------------------------------------
+
+_THREADS = {
+    "offer": "frontdesk's offer of times",
+    "confirmation": "frontdesk's booking confirmation",
+    "objection": "frontdesk's answer to a price objection",
+    "decline": "frontdesk's decline",
+    "frontdesk": "one of frontdesk's replies (its Message-ID)",
+}
+
+
+def _context_signals(seen: Facts, context: MailContext) -> list[str]:
+    signals: list[str] = []
+    if seen.thread:
+        signals.append(f"thread: answers {_THREADS.get(seen.thread, seen.thread)}")
+    if seen.quoted_offer:
+        signals.append("thread: frontdesk's numbered times quoted in the message")
+    for slot in context.appointments[:2]:
+        signals.append(f"calendar: the sender has an appointment on {slot.start:%Y-%m-%d %H:%M}")
+    relation = {
+        "client": "a client frontdesk or the freelancer dealt with before",
+        "personal": "someone the freelancer writes to personally",
+    }.get(context.relation, "a stranger")
+    signals.append(f"sender: {relation}")
+    if seen.services:
+        signals.append("services: the client names " + ", ".join(seen.services))
+    return signals
+
+
+def _word_signals(model: Model, values: dict[str, float], intent: str, seen: Facts) -> list[str]:
+    shown: list[str] = []
+    for name, push in model.reasons(values, intent, 5):
+        kind, _, what = name.partition(":")
+        if kind == "cue":
+            text = f'cue {what} ("{seen.cues.get(what, what)}")'
+        elif kind in ("w", "b"):
+            text = f'words "{what}"'
+        elif kind == "s":
+            text = f'subject word "{what}"'
+        elif kind == "x":
+            text = f"cue in context {what}"
+        else:
+            text = f"context {what}"
+        shown.append(f"{intent}: {text} +{push:.2f}")
+    return shown
+
+
+def _language(seen: Facts, default: str) -> str:
+    own = detect_language(seen.subject + "\n" + seen.new_text, "")
+    if own:
+        return own
+    if len(seen.new_text) > 12:  # a short sentence: one common word decides
+        own = detect_language(seen.subject + "\n" + seen.new_text, "", minimum=1)
+        if own:
+            return own
+    # A short reply ("2", "ok") answers in the thread's language: frontdesk's quoted words.
+    return detect_language(seen.quoted[:2000], default) if seen.quoted else default
+
+
+# --- 3. context rules and bands ------------------------------------------------------------------
+
+
+def _renormalised(probs: dict[str, float], removed: str) -> dict[str, float]:
+    rest = 1.0 - probs[removed]
+    if rest <= 1e-9:
+        return {c: (1.0 if c == "none" else 0.0) for c in probs}
+    return {c: (0.0 if c == removed else p / rest) for c, p in probs.items()}
+
+
+def _guard(
+    probs: dict[str, float], seen: Facts, context: MailContext
+) -> tuple[dict[str, float], list[str]]:
+    notes: list[str] = []
+    top = max(probs, key=lambda c: probs[c])
+    if top != "booking":
+        return probs, notes
+    in_thread = bool(seen.thread) or seen.quoted_offer
+    asks_again = "ask_availability" in seen.cues and not seen.bare_pick and "pick" not in seen.cues
+    if in_thread and not asks_again:
+        notes.append("guard: a reply to frontdesk is not a new booking request")
+        return _renormalised(probs, "booking"), notes
+    if context.appointments and ({"cancel", "reschedule", "my_appointment"} & set(seen.cues)):
+        notes.append("guard: the sender writes about the appointment they have")
+        return _renormalised(probs, "booking"), notes
+    return probs, notes
+
+
+def _band(
+    model: Model,
+    msg: InboundMessage,
+    intent: str,
+    confidence: float,
+    seen: Facts,
+    context: MailContext,
+    probs: dict[str, float],
+) -> tuple[str, str]:
+    if intent not in ANSWERED:
+        if intent in ("choice", "cancellation", "reschedule"):
+            return "leave", f"band: leave, flagged {intent} (no automatic answer yet)"
+        return "leave", f"band: leave ({intent}: nothing frontdesk answers by itself)"
+    if context.relation == "personal":
+        return "leave", "band: leave (a personal correspondent is never answered automatically)"
+    if intent == "booking" and not ({"ask_availability", "want_booking"} & set(seen.cues)):
+        return "leave", "band: leave (no request for a time in the client's words)"
+    act = model.act.get(intent, 1.01)
+    draft = model.draft.get(intent, 1.01)
+    if intent == "booking" and context.appointments:
+        return "leave", "band: leave (the sender has an appointment: a person answers)"
+    cap = "act"
+    if intent == "booking" and (bool(seen.thread) or seen.quoted_offer):
+        cap = "draft"  # new times asked for inside a conversation: a person checks
+    if intent == "booking" and "price_objection" in seen.cues:
+        return "leave", "band: leave (the price is an obstacle: never a booking offer)"
+    if intent == "booking" and context.relation == "stranger" and organisation(msg):
+        return "leave", "band: leave (an organisation's address or name: a pitch, not a client)"
+    if intent == "booking" and probs.get("objection", 0.0) > 0.2:
+        cap = "draft"  # price talk beside the request: a person checks the offer
+    if confidence >= act and cap == "act":
+        return "act", f"band: act ({confidence:.2f} >= {act:.2f})"
+    if confidence >= draft:
+        why = f"{confidence:.2f} >= {draft:.2f}" if confidence < act else "capped in a thread"
+        return "draft", f"band: draft ({why})"
+    return "leave", f"band: leave ({confidence:.2f} < {draft:.2f})"
+
+
+__all__ = ["ANSWERED", "BANDS", "INTENTS", "MODEL", "Model", "Reading", "read", "read_with"]
+_ = fold
