@@ -338,9 +338,11 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
                           InvitationState.FAILED: MailState.FAILED}.get(invitation_state,
                                                                         MailState.QUEUED)
             organizer = str(row[7] or "")
-            conn.execute("INSERT OR IGNORE INTO outbox (message_id, kind, recipient, rate_key, "
+            conn.execute("INSERT INTO outbox (message_id, kind, recipient, rate_key, "
                          "in_reply_to, state, draft, body, detail, attempts, created_at, "
-                         "updated_at) VALUES (?, 'imip', ?, ?, ?, ?, 0, ?, ?, 0, ?, ?)",
+                         "updated_at) VALUES (?, 'imip', ?, ?, ?, ?, 0, ?, ?, 0, ?, ?) "
+                         "ON CONFLICT(message_id) DO UPDATE SET "
+                         "body = COALESCE(outbox.body, excluded.body)",
                          (row[8], organizer, rate_key(organizer), row[0], mail_state.value,
                           bytes(row[9]), row[12], row[13], now))
     # messages: an outcome from what schema 1 wrote in `kind` and `reason`
