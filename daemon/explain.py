@@ -103,7 +103,7 @@ def _decision_lines(plan: MessagePlan) -> list[str]:
     if outcome in (Outcome.REPLIED, Outcome.DRAFTED):
         how = "draft a reply" if outcome is Outcome.DRAFTED else "reply"
         lines = [f"decision: {how} ({plan.kind}) in {plan.language}: {plan.reason}",
-                 "words that fired: " + (", ".join(plan.fired) or "(none)")]
+                 "signals:", *(f"  - {s}" for s in plan.fired or ("(none)",))]
         if plan.mail is not None:
             lines.append(f"to: {plan.mail.recipient}")
         return lines

@@ -42,7 +42,7 @@ from rules.desk import (
     read,
     repeat_window,
 )
-from rules.model import BusyInterval, InboundMessage
+from rules.model import BusyInterval, InboundMessage, MailContext, Slot
 from rules.replies import Templates, clean_title
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ def label(msg: InboundMessage) -> str:
     """How log lines name a message: its sender and subject, once each."""
     subject = clean_title(msg.subject, 60) if msg.subject else "(no subject)"
     return f"{msg.from_address or '(no sender)'} '{subject}'"
+
+
+# which of frontdesk's own emails a reply answers, by the outbox kind of that email
+THREAD_OF = {"booking": "offer", "objection": "objection", "imip": "decline",
+             "confirmation": "confirmation"}
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ class Inbox:
         handled = self.ledger.handled(msg.message_id)
         if handled is not None and handled.outcome.final:
             return self._plan(msg, uid, "", Outcome.IGNORED, "handled before", record=False)
-        reading = read(msg, self.policy)
+        reading = read(msg, self.policy, self.context(msg, now, busy))
         if isinstance(reading, Ignore):
             return self._plan(msg, uid, reading.kind, Outcome.IGNORED, reading.reason)
         if isinstance(reading, ForFreelancer):
@@ -204,6 +209,24 @@ class Inbox:
         plan = self._plan(msg, uid, reply.kind, outcome, reason, flagged=reply.draft)
         return _with(plan, mail=mail, slots=reply.slots, language=reply.language,
                      fired=reply.fired)
+
+    def context(self, msg: InboundMessage, now: datetime,
+                busy: Sequence[BusyInterval] | None) -> MailContext:
+        """What frontdesk knows around this email: which of its own replies it answers, who
+        the sender is to the freelancer, and the sender's upcoming appointments."""
+        kinds = self.ledger.thread_kinds([msg.in_reply_to, *msg.references])
+        thread = next((THREAD_OF[k] for k in reversed(kinds) if k in THREAD_OF), "")
+        key = rate_key(msg.from_address)
+        appointments = tuple(sorted(
+            (Slot(b.start, b.end) for b in busy or () if b.end > now and key in
+             {rate_key(a) for a in b.attendees}), key=lambda s: s.start))
+        if appointments or self.ledger.dealt_with(key):
+            relation = "client"
+        elif self.ledger.is_correspondent(key):
+            relation = "personal"
+        else:
+            relation = "stranger"
+        return MailContext(thread=thread, relation=relation, appointments=appointments)
 
     def counts(self, request: Request, now: datetime) -> SentCounts:
         key = rate_key(request.to)

@@ -105,7 +105,7 @@ class CachedBusy:
     key: str
     span_start: float
     span_end: float
-    intervals: str  # JSON [[start epoch, end epoch, all_day, uid], ...]
+    intervals: str  # JSON [[start epoch, end epoch, all_day, uid, attendees], ...]
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ CREATE TABLE IF NOT EXISTS busy_cache (
     key         TEXT NOT NULL,     -- the object's revision, zone and the freelancer's addresses
     span_start  REAL NOT NULL,
     span_end    REAL NOT NULL,
-    intervals   TEXT NOT NULL,     -- JSON [[start epoch, end epoch, all_day, uid], ...]
+    intervals   TEXT NOT NULL,     -- JSON [[start, end, all_day, uid, attendees], ...]
     PRIMARY KEY (collection, href)
 );
 -- invitations judged and acted on, one row per revision (UID, RECURRENCE-ID, SEQUENCE)
@@ -273,6 +273,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_rate ON outbox (rate_key, created_at);
+-- people the freelancer writes to themself (read from their Sent folder, frontdesk's own mail
+-- left out): their mail is personal, never answered automatically
+CREATE TABLE IF NOT EXISTS correspondents (
+    rate_key   TEXT PRIMARY KEY,
+    seen_at    TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state);
 """
 
@@ -876,6 +882,39 @@ class Ledger:
             query += f" AND kind NOT IN ({', '.join('?' * len(exclude_kinds))})"
             params.extend(exclude_kinds)
         return int(self.conn.execute(query, params).fetchone()[0])
+
+    # -- who the sender is --
+
+    def thread_kinds(self, message_ids: Sequence[str]) -> list[str]:
+        """The kinds of frontdesk's own emails among these Message-IDs (with or without their
+        angle brackets): what a message answering them answers."""
+        wanted = {f"<{m.strip().strip('<>')}>" for m in message_ids if m.strip()}
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        return [str(r[0]) for r in self.conn.execute(
+            f"SELECT kind FROM outbox WHERE message_id IN ({marks})",  # placeholders only
+            sorted(wanted)).fetchall()]
+
+    def dealt_with(self, key: str) -> bool:
+        """Has frontdesk answered this address before (a reply, not a decline)?"""
+        row = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE rate_key = ? AND kind != 'imip' AND state NOT IN "
+            "('cancelled', 'failed') LIMIT 1", (key,)).fetchone()
+        return row is not None
+
+    def is_correspondent(self, key: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM correspondents WHERE rate_key = ?",
+                                (key,)).fetchone()
+        return row is not None
+
+    def note_correspondents(self, keys: Iterable[str]) -> None:
+        now = utcnow()
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO correspondents (rate_key, seen_at) VALUES (?, ?) "
+                "ON CONFLICT(rate_key) DO UPDATE SET seen_at = excluded.seen_at",
+                [(k, now) for k in keys])
 
     # -- status --
 

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # its start, so the windows of the next weeks' passes (21-day horizons) are all hits
 CACHE_BEFORE = timedelta(days=7)
 CACHE_AHEAD = timedelta(days=120)
+# the layout of a cached interval: [start, end, all_day, uid, attendees]; another layout misses
+CACHE_FORMAT = "v2"
 # CPU one calendar object may cost to bound or to expand; past it, it counts as unreadable
 OBJECT_CPU_SECONDS = 2.0
 
@@ -131,7 +133,7 @@ class Mirror:
         cached = self.ledger.cached_busy(urls)
         fresh: list[tuple[str, str, CachedBusy]] = []
         for obj in objects:
-            key = f"{zlib.crc32(obj.raw)}:{len(obj.raw)}:{self.zone.key}:{who}"
+            key = f"{CACHE_FORMAT}:{zlib.crc32(obj.raw)}:{len(obj.raw)}:{self.zone.key}:{who}"
             hit = cached.get((obj.collection, obj.href))
             if hit is not None and hit.key == key and hit.span_start <= lo and hi <= hit.span_end:
                 found += self._decode(hit.intervals, lo, hi)
@@ -149,8 +151,8 @@ class Mirror:
                     self._reported.add(report)
                     log.warning("skipping unreadable calendar object %s: %s", obj.href, exc)
                 intervals = []  # cached as empty: this revision is not read again
-            encoded = json.dumps([[b.start.timestamp(), b.end.timestamp(), b.all_day, b.uid]
-                                  for b in intervals])
+            encoded = json.dumps([[b.start.timestamp(), b.end.timestamp(), b.all_day, b.uid,
+                                   sorted(b.attendees)] for b in intervals])
             fresh.append((obj.collection, obj.href, CachedBusy(
                 key, span[0].timestamp(), span[1].timestamp(), encoded)))
             found += [b for b in intervals if b.start.timestamp() < hi and b.end.timestamp() > lo]
@@ -161,8 +163,8 @@ class Mirror:
     def _decode(self, encoded: str, lo: float, hi: float) -> list[BusyInterval]:
         zone = self.zone
         return [BusyInterval(datetime.fromtimestamp(a, zone), datetime.fromtimestamp(b, zone),
-                             bool(all_day), uid)
-                for a, b, all_day, uid in json.loads(encoded) if a < hi and b > lo]
+                             bool(all_day), uid, frozenset(who))
+                for a, b, all_day, uid, who in json.loads(encoded) if a < hi and b > lo]
 
     def get(self, url: str, href: str) -> tuple[str | None, bytes] | None:
         found = self.ledger.stored(url, href)

@@ -33,7 +33,7 @@ def busy_intervals(
     """The busy intervals among `occurrences` (within [start, end) when given), sorted."""
     selves = frozenset(a.strip().lower() for a in self_addresses)
     found = [
-        BusyInterval(o.start, o.end, o.all_day, o.uid)
+        BusyInterval(o.start, o.end, o.all_day, o.uid, o.attendees)
         for o in occurrences
         if makes_busy(o, selves)
         and (start is None or o.end > start)

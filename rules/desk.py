@@ -20,16 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rules.availability import offer
-from rules.mail import (
-    calendar_methods,
-    clean_subject,
-    detect_language,
-    intent,
-    matches_pattern,
-    not_for_us,
-    strip_quoted,
-)
-from rules.model import BusyInterval, InboundMessage, Policy, Slot
+from rules.mail import ANSWERED, calendar_methods, matches_pattern, not_for_us
+from rules.mail import read as read_intent
+from rules.model import BusyInterval, InboundMessage, MailContext, Policy, Slot
 from rules.replies import ReplyText, Templates, booking_reply, objection_reply
 
 __all__ = [
@@ -153,8 +146,10 @@ def _calendar_reading(msg: InboundMessage) -> Reading | None:
     return None  # a bare .ics file with no METHOD: read the mail as any other
 
 
-def read(msg: InboundMessage, policy: Policy) -> Reading:
-    """What the email is, and who may be answered."""
+def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None) -> Reading:
+    """What the email is, and who may be answered. `context` is what the daemon knows around
+    it (the thread, the sender, their appointments); without it the sender is a stranger."""
+    context = context or MailContext()
     selves = policy.freelancer.addresses
     reason = not_for_us(msg, selves)
     if reason:
@@ -169,20 +164,23 @@ def read(msg: InboundMessage, policy: Policy) -> Reading:
     calendar = _calendar_reading(msg)
     if calendar is not None:
         return calendar
-    new_text = strip_quoted(msg.text)
-    kind, fired = intent(msg.subject, new_text)
-    if kind == "other":
-        seen = f" (saw: {', '.join(fired)})" if fired else ""
-        return Ignore(f"not a booking request{seen}")
+    reading = read_intent(msg, context, policy)
+    said = "; ".join(reading.signals[:6])
+    how = f"{reading.intent} ({reading.confidence:.2f})"
+    if reading.intent == "none":
+        return Ignore(f"nothing to answer: {said or 'no request'}", "none")
+    if reading.intent not in ANSWERED or reading.band == "leave":
+        return ForFreelancer(f"{how}, left for you: {said}", reading.intent)
     if not msg.headers_ok:
-        return ForFreelancer(f"looks like a {kind} message, but its headers needed repair", kind)
-    language = detect_language(clean_subject(msg.subject) + "\n" + new_text,
-                               policy.freelancer.language)
-    what = "a price objection" if kind == "objection" else "a booking request"
+        return ForFreelancer(f"looks like a {reading.intent} message, but its headers needed "
+                             "repair", reading.intent)
+    what = "a price objection" if reading.intent == "objection" else "a booking request"
     to = msg.reply_to or msg.from_address
-    return Request(kind=kind, language=language, to=to,
-                   to_name=msg.from_name if to == msg.from_address else "", fired=fired,
-                   reason=f"{what} ({', '.join(fired)})")
+    draft_why = "" if reading.band == "act" else f"not sure enough ({how})"
+    return Request(kind=reading.intent, language=reading.language, to=to,
+                   to_name=msg.from_name if to == msg.from_address else "",
+                   fired=reading.signals,
+                   reason=f"{what}, confidence {reading.confidence:.2f}", draft_why=draft_why)
 
 
 # --- Step 2: answering --------------------------------------------------------------------------

@@ -187,6 +187,7 @@ class BusyInterval:
     end: datetime
     all_day: bool = False
     uid: str = ""
+    attendees: frozenset[str] = frozenset()  # its ATTENDEEs (lower-cased): whose appointment
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Occurrence:
     status: str = ""  # upper-cased STATUS of the occurrence, "" when absent
     transparent: bool = False  # TRANSP:TRANSPARENT
     declined_by: frozenset[str] = frozenset()  # attendees (lower-cased) whose PARTSTAT is DECLINED
+    attendees: frozenset[str] = frozenset()  # every ATTENDEE (lower-cased)
 
 
 @dataclass(frozen=True)

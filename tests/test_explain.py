@@ -32,7 +32,7 @@ def test_booking_request_shows_the_words_and_the_whole_reply(
         "marie@client.example", "Rendez-vous", "Bonjour, avez-vous des disponibilités ?",
         name="Marie Gagnon"), tmp_path)
     assert "decision: reply (booking) in fr" in out
-    assert "words that fired:" in out and "disponibilités" in out
+    assert "signals:" in out and "disponibilit" in out  # issue 10: why, in explain
     assert "--- the reply it would send ---" in out
     assert "Subject: Re: Rendez-vous" in out
     assert "Auto-Submitted: auto-replied" in out

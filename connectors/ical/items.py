@@ -34,13 +34,16 @@ def _upper(component: Any, name: str) -> str:
     return "" if value is None or isinstance(value, vBroken) else str(value).strip().upper()
 
 
-def _declined_by(component: Any) -> frozenset[str]:
-    found = set()
+def _attendees(component: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """(every ATTENDEE, those whose PARTSTAT is DECLINED), addresses lower-cased."""
+    everyone, declined = set(), set()
     for attendee in _props(component, "ATTENDEE"):
+        address = _address(attendee)
+        everyone.add(address)
         partstat = str(getattr(attendee, "params", {}).get("PARTSTAT", "")).upper()
         if partstat == "DECLINED":
-            found.add(_address(attendee))
-    return frozenset(found)
+            declined.add(address)
+    return frozenset(everyone), frozenset(declined)
 
 
 def _aware(value: datetime, name: str) -> None:
@@ -75,11 +78,12 @@ def occurrences(
         interval = _interval(occurrence, zone, uid)
         inside = interval.end > start or interval.start == interval.end >= start
         if interval.start < end and inside:
+            everyone, declined = _attendees(occurrence)
             found.append(Occurrence(
                 interval.start, interval.end, interval.all_day, uid,
                 status=_upper(occurrence, "STATUS"),
                 transparent=_upper(occurrence, "TRANSP") == "TRANSPARENT",
-                declined_by=_declined_by(occurrence),
+                declined_by=declined, attendees=everyone,
             ))
     return sorted(found, key=lambda o: (o.start, o.end, o.uid))
 
