@@ -112,6 +112,8 @@ class BookingPolicy:
     step_minutes: int = 30
     slots_offered: int = 5
     cluster: bool = True
+    hold_hours: float = 24  # how long an offered time stays held for the client; 0: no holds
+    new_client_days: tuple[int, ...] = ()  # weekdays (0 = Monday) offered to new clients; (): all
 
 
 @dataclass(frozen=True)
@@ -126,13 +128,14 @@ class Terms:
     cancellation: Localized = field(default_factory=lambda: Localized({}))
     contact: Localized = field(default_factory=lambda: Localized({}))
     options: Localized = field(default_factory=lambda: Localized({}))
+    cancellation_notice_hours: float = 24  # free cancellation up to this many hours before
 
 
 @dataclass(frozen=True)
 class Service:
     name: Localized
-    minutes: int
-    price: str
+    minutes: int | None = None  # None: clients see no duration; slots are booking.duration_minutes
+    price: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,18 @@ class ClientsPolicy:
 
     block: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
+    unpaid: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on automatic mail (RFC 3834 §2; Sieve vacation's `:days`, RFC 5230 §4.1)."""
+
+    per_hour: int = 30  # all automatic mail, replies and declines together
+    per_day: int = 200
+    per_sender_per_day: int = 3  # automatic messages of any kind to one sender in 24 h
+    repeat_days: int = 1  # the same kind of reply to the same sender again after this; 0: always
+    declines_per_organizer_per_day: int = 3  # counted apart from replies
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,7 @@ class Policy:
     terms: Terms = Terms()
     services: tuple[Service, ...] = ()
     clients: ClientsPolicy = ClientsPolicy()
+    limits: Limits = Limits()
 
     @property
     def zone(self) -> ZoneInfo:
