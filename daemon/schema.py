@@ -486,7 +486,10 @@ def read_secret(path: Path, where: str, ctx: Context) -> Secret | None:
         ctx.warn(where, f"{path} is readable by group or others (chmod 600 {path})")
     secret = text.rstrip("\r\n")
     if not secret:
-        ctx.error(where, f"{path} is empty")
+        creds = ctx.credentials
+        hint = (f" (the unit hands over an empty credential {path.name} when the file its "
+                "LoadCredential= names is missing)" if creds and path.parent == creds else "")
+        ctx.error(where, f"{path} is empty{hint}")
         return None
     return Secret(secret)
 
@@ -567,6 +570,7 @@ class Key:
     kind: Kind
     default: Any
     doc: str
+    example: Any = None  # what a commented-out line shows when there is no plain default
 
     @property
     def path(self) -> str:
@@ -629,9 +633,11 @@ def _secret_keys(section: str, what: str, credential: str) -> list[Key]:
             f"file holding the {what} password: a bare name is read beside this file, or from "
             f"the systemd credential of that name (default: the credential {credential})"),
         Key(section, "password_env", SecretEnv(), None,
-            f"or: the environment variable holding the {what} password"),
+            f"or: the environment variable holding the {what} password",
+            f"{credential.split('-')[0].upper()}_PASSWORD"),
         Key(section, "password", SecretInline(), None,
-            f"or: the {what} password itself (discouraged: anyone who reads this file has it)"),
+            f"or: the {what} password itself (discouraged: anyone who reads this file has it)",
+            "..."),
     ]
 
 
@@ -725,18 +731,23 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "declines_per_organizer_per_day", Integer(1), 3,
         "declines to one organizer in 24 hours, counted apart from replies"),
 
-    Key("terms", "payment", LocalizedText(), _no_text(), "how and when clients pay"),
-    Key("terms", "cancellation", LocalizedText(), _no_text(), "your cancellation terms"),
+    Key("terms", "payment", LocalizedText(), _no_text(), "how and when clients pay",
+        "Payment is due at the end of each session."),
+    Key("terms", "cancellation", LocalizedText(), _no_text(), "your cancellation terms",
+        "Please cancel at least 24 hours ahead."),
     Key("terms", "cancellation_notice_hours", Number(0), 24,
         "a client may cancel without charge up to this many hours before"),
-    Key("terms", "contact", LocalizedText(), _no_text(), "how to reach you"),
+    Key("terms", "contact", LocalizedText(), _no_text(), "how to reach you",
+        "I answer within one business day."),
     Key("terms", "options", LocalizedText(items=True), _no_text(),
-        "what you offer a client who finds the price too high (never a lower price)"),
+        "what you offer a client who finds the price too high (never a lower price)",
+        ["Pay in three instalments", "Book later, when the time is right for you"]),
 
-    Key("services", "name", LocalizedText(), REQUIRED, "the service as clients read it"),
+    Key("services", "name", LocalizedText(), REQUIRED, "the service as clients read it",
+        "Consultation, 60 minutes"),
     Key("services", "minutes", Integer(1, what="a positive whole number"), None,
-        "its length; leave it out and clients see no duration"),
-    Key("services", "price", Price(), "", "its price as written"),
+        "its length; leave it out and clients see no duration", 60),
+    Key("services", "price", Price(), "", "its price as written", "95 $"),
 
     Key("clients", "block", ListOf(Pattern()), (), "never answered"),
     Key("clients", "review", ListOf(Pattern()), (),
@@ -749,7 +760,8 @@ KEYS: tuple[Key, ...] = (
     Key("daemon", "log_level", Choice(LOG_LEVELS), "info",
         '"debug" | "info" | "warning" | "error"'),
     Key("daemon", "templates_dir", Folder(existing=True), None,
-        "your own reply templates, over the shipped ones"),
+        "your own reply templates, over the shipped ones (readable by the service)",
+        "/etc/frontdesk/templates"),
 )
 
 SECTION_KEYS: dict[str, tuple[Key, ...]] = {
