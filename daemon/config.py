@@ -266,8 +266,9 @@ def _secret(ctx: Context, section: str, what: str, credential: str, hosts: list[
         found: Secret | None = ctx.values[given[0]]
         return found
     creds = ctx.credentials
-    if creds is not None and (creds / credential).is_file():
-        # systemd's LoadCredential= hands secrets over as files named by the unit
+    if creds is not None and _nonempty(creds / credential):
+        # systemd's LoadCredential= hands secrets over as files named by the unit (an empty one
+        # stands for a file the unit did not find: SetCredential=)
         return read_secret(creds / credential, f"{section} (credential {credential})", ctx)
     remote = [h for h in hosts if h and not is_loopback(h)]
     if remote:
@@ -275,6 +276,13 @@ def _secret(ctx: Context, section: str, what: str, credential: str, hosts: list[
                   f"{remote[0]} is not on this machine (or set {section}.password_env, or hand "
                   f"over a systemd credential named {credential})")
     return None
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0 and bool(path.read_bytes().strip())
+    except OSError:
+        return path.is_file()  # unreadable: read_secret says why
 
 
 def _calendar(ctx: Context) -> CalendarSettings:

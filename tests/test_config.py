@@ -510,3 +510,29 @@ def test_issue_11_2_the_state_of_the_service_this_configuration_runs(
                             environ=dict(env, CALPASS="x"))
     assert explicit.daemon.state_dir == Path("/srv/fd")
     assert explicit.daemon.state_dir_from == "daemon.state_dir"
+
+
+def test_a_password_file_the_unit_did_not_find_is_named(tmp_path: Path) -> None:
+    # the units hand a missing password file over as an empty line (SetCredential=)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "mail-password").write_text("\n")
+    text = MINIMAL + REMOTE_MAIL + 'password_file = "mail-password"\n'
+    found = problems(text, env={"CALPASS": "x", "CREDENTIALS_DIRECTORY": str(creds)})
+    assert found == [f"mail.password_file: {creds}/mail-password is empty (the unit hands over an "
+                     "empty credential mail-password when the file its LoadCredential= names is "
+                     "missing)"]
+    # with no key at all, an empty conventional credential is no password: the key is named
+    found = problems(MINIMAL + REMOTE_MAIL,
+                     env={"CALPASS": "x", "CREDENTIALS_DIRECTORY": str(creds)})
+    assert len(found) == 1 and found[0].startswith("mail.password_file: is required")
+
+
+def test_an_absolute_password_file_under_systemd_says_how_to_name_it(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    found = problems(MINIMAL.replace('password_env = "CALPASS"',
+                                     'password_file = "/nonexistent/caldav-password"'),
+                     env={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert found[0].startswith("calendar.password_file: cannot read /nonexistent/caldav-password")
+    assert 'write password_file = "caldav-password"' in found[0]
