@@ -149,7 +149,8 @@ def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) 
         if path.is_file():
             return path
     if explicit or env.get("FRONTDESK_CONFIG"):
-        raise ConfigError(paths[0], [f"the file {paths[0]} does not exist or is not readable"])
+        raise ConfigError(paths[0], [f"the file {paths[0]} does not exist or is not readable "
+                                     f"(`frontdesk init --config {paths[0]}` writes one)"])
     looked = ", ".join(str(p) for p in paths)
     raise ConfigError(None, [f"no configuration file found (looked at {looked}); "
                              "run `frontdesk init` to write one, or start from "
@@ -314,7 +315,8 @@ def _mail(ctx: Context) -> MailSettings:
 
 def _daemon(ctx: Context) -> DaemonSettings:
     v = ctx.values
-    state_dir, why = default_state_dir(ctx.path, ctx.env)
-    if "daemon.state_dir" in ctx.given and v["daemon.state_dir"] is not None:
+    if v["daemon.state_dir"] is not None:
         state_dir, why = v["daemon.state_dir"], "daemon.state_dir"
+    else:  # not set, or set to "": where the service that reads this file keeps it
+        state_dir, why = default_state_dir(ctx.path, ctx.env)
     return DaemonSettings(state_dir, v["daemon.log_level"], v["daemon.templates_dir"], why)

@@ -126,16 +126,18 @@ class Kind:
 
 
 class Text(Kind):
+    """A string; with `empty`, the sentence that refuses an empty one."""
+
     what = "a string"
 
-    def __init__(self, *, nonempty: bool = False) -> None:
-        self.nonempty = nonempty
+    def __init__(self, *, empty: str = "") -> None:
+        self.empty = empty
 
     def parse(self, value: object, where: str, ctx: Context) -> Any:
         if not isinstance(value, str):
             raise Invalid(f"{show(value)} is not a string")
-        if self.nonempty and not value.strip():
-            raise Invalid("must not be empty")
+        if self.empty and not value.strip():
+            raise Invalid(self.empty)
         return value
 
 
@@ -600,12 +602,6 @@ def _port(proto: str) -> Derived:
                    f'{DEFAULT_PORTS[proto]["starttls"]} with "starttls"')
 
 
-def _state_dir(ctx: Context) -> Path:
-    from daemon.config import default_state_dir  # the rule lives with the records that use it
-
-    return default_state_dir(ctx.path, ctx.env)[0]
-
-
 SECTIONS = (
     Section("freelancer", "who you are", required=True),
     Section("calendar", "the CalDAV calendar frontdesk guards and books into", required=True),
@@ -649,7 +645,8 @@ def _no_text() -> Derived:
 _DAY_DOCS = {day: f"working ranges on {day.capitalize()}s" for day in WEEKDAYS}
 
 KEYS: tuple[Key, ...] = (
-    Key("freelancer", "name", Text(nonempty=True), REQUIRED, "your name: signs every reply"),
+    Key("freelancer", "name", Text(empty="must not be empty"), REQUIRED,
+        "your name: signs every reply"),
     Key("freelancer", "email", Address(), REQUIRED,
         "your address: invitations to it are yours; replies come from it"),
     Key("freelancer", "aliases", ListOf(Address()), (),
@@ -667,12 +664,14 @@ KEYS: tuple[Key, ...] = (
         "other calendars that only count as busy time"),
     Key("calendar", "poll_seconds", Integer(1), 60, "how often the calendar is synced, in seconds"),
 
-    Key("mail", "imap_host", Text(nonempty=True), REQUIRED, "the IMAP server of your mailbox"),
+    Key("mail", "imap_host", Text(empty="must name a host"), REQUIRED,
+        "the IMAP server of your mailbox"),
     Key("mail", "imap_security", Choice(SECURITIES), "tls",
         '"tls" | "starttls" | "none" ("none" only to a loopback host)'),
     Key("mail", "imap_port", Integer(1, 65535, too_big="{} is not a TCP port"), _port("imap"),
         "default: 993 with tls, 143 otherwise"),
-    Key("mail", "smtp_host", Text(nonempty=True), REQUIRED, "the SMTP server that sends your mail"),
+    Key("mail", "smtp_host", Text(empty="must name a host"), REQUIRED,
+        "the SMTP server that sends your mail"),
     Key("mail", "smtp_security", Choice(SECURITIES), "tls",
         '"tls" | "starttls" | "none" ("none" only to a loopback host)'),
     Key("mail", "smtp_port", Integer(1, 65535, too_big="{} is not a TCP port"), _port("smtp"),
@@ -681,7 +680,8 @@ KEYS: tuple[Key, ...] = (
         Derived(lambda ctx: ctx.values.get("freelancer.email") or "", "freelancer.email"),
         "your IMAP and SMTP login name (default: freelancer.email)"),
     *_secret_keys(*_MAIL_SECRET),
-    Key("mail", "inbox", Text(nonempty=True), "INBOX", "the folder where clients' mail arrives"),
+    Key("mail", "inbox", Text(empty="must name a folder"), "INBOX",
+        "the folder where clients' mail arrives"),
     Key("mail", "sent_folder", Text(), "Sent",
         'where a copy of each reply is filed; "" when the SMTP server files sent mail itself'),
     Key("mail", "drafts_folder", Text(), "Drafts", 'where replies wait when mode = "draft"'),
@@ -754,7 +754,7 @@ KEYS: tuple[Key, ...] = (
         "never answered automatically: left for you"),
     Key("clients", "unpaid", ListOf(Pattern()), (), "clients who owe you a payment"),
 
-    Key("daemon", "state_dir", Folder(), Derived(_state_dir, "the service's StateDirectory"),
+    Key("daemon", "state_dir", Folder(), None,
         "where the state database lives (default: the systemd service's StateDirectory, "
         "see README)"),
     Key("daemon", "log_level", Choice(LOG_LEVELS), "info",

@@ -192,8 +192,11 @@ def test_find_config_order(tmp_path: Path) -> None:
     assert find_config(None, env) == explicit
     assert find_config(str(explicit), {"HOME": str(home)}) == explicit
     assert find_config(None, {"HOME": str(home)}) == user
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         find_config(str(tmp_path / "absent.toml"), env)
+    assert info.value.problems == [
+        f"the file {tmp_path}/absent.toml does not exist or is not readable "
+        f"(`frontdesk init --config {tmp_path}/absent.toml` writes one)"]
 
 
 def test_cli_bad_config_exits_78_with_every_problem(frontdesk_bin: str, tmp_path: Path,
@@ -355,6 +358,9 @@ minutes = 30
         ('[[services]]\nprice = "95 $"\n', "services[0].name: is required"),
         ('[[services]]\nname = "Massage"\nminuts = 30\n',
          "services[0].minuts: unknown key, did you mean minutes?"),
+        ('[mail]\nimap_host = "127.0.0.1"\nsmtp_host = "127.0.0.1"\ninbox = ""\n',
+         "mail.inbox: must name a folder"),
+        ('[mail]\nimap_host = " "\nsmtp_host = "127.0.0.1"\n', "mail.imap_host: must name a host"),
     ],
 )
 def test_bad_new_values_name_their_key(section: str, expected: str) -> None:
