@@ -289,13 +289,17 @@ def _commented(key: Key, config: Path, values: Mapping[str, object]) -> str:
         return toml_value(str(default_state_dir(config, env)[0]))
     if key.name == "password_file":
         return toml_value(secret_names(config)[key.section == "mail"])
-    if key.path == "mail.username":
-        return toml_value(values.get("freelancer.email", ""))
     if key.section == "hours" and key.name in WEEKDAYS:
         return "[]"
     if key.example is not None:
         return toml_value(key.example)
-    if isinstance(key.default, Derived) or key.default is None:
+    if isinstance(key.default, Derived):
+        # computed as validation would: from the plain defaults and what is written
+        ctx = Context(config, {})
+        ctx.values.update({k.path: k.default for k in KEYS if not isinstance(k.default, Derived)})
+        ctx.values.update(values)
+        return toml_value(key.default.compute(ctx))
+    if key.default is None:
         return '""'
     return toml_value(key.default)
 

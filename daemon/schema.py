@@ -558,11 +558,9 @@ REQUIRED: Any = _Required()
 
 @dataclass(frozen=True)
 class Derived:
-    """A default computed from the values read before it (and the file's place, environment).
-    `shown` is how the documentation writes it."""
+    """A default computed from the values read before it (the doc line says from what)."""
 
     compute: Callable[[Context], Any]
-    shown: str
 
 
 @dataclass(frozen=True)
@@ -597,9 +595,7 @@ class Section:
 
 
 def _port(proto: str) -> Derived:
-    return Derived(lambda ctx: DEFAULT_PORTS[proto][ctx.values[f"mail.{proto}_security"]],
-                   f'{DEFAULT_PORTS[proto]["tls"]} with "tls", '
-                   f'{DEFAULT_PORTS[proto]["starttls"]} with "starttls"')
+    return Derived(lambda ctx: DEFAULT_PORTS[proto][ctx.values[f"mail.{proto}_security"]])
 
 
 SECTIONS = (
@@ -638,8 +634,7 @@ def _secret_keys(section: str, what: str, credential: str) -> list[Key]:
 
 
 def _no_text() -> Derived:
-    return Derived(lambda ctx: Localized({}, str(ctx.values.get("freelancer.language") or "en")),
-                   '""')
+    return Derived(lambda ctx: Localized({}, str(ctx.values.get("freelancer.language") or "en")))
 
 
 _DAY_DOCS = {day: f"working ranges on {day.capitalize()}s" for day in WEEKDAYS}
@@ -677,7 +672,7 @@ KEYS: tuple[Key, ...] = (
     Key("mail", "smtp_port", Integer(1, 65535, too_big="{} is not a TCP port"), _port("smtp"),
         "default: 465 with tls, 587 with starttls, 25 with none"),
     Key("mail", "username", Text(),
-        Derived(lambda ctx: ctx.values.get("freelancer.email") or "", "freelancer.email"),
+        Derived(lambda ctx: ctx.values.get("freelancer.email") or ""),
         "your IMAP and SMTP login name (default: freelancer.email)"),
     *_secret_keys(*_MAIL_SECRET),
     Key("mail", "inbox", Text(empty="must name a folder"), "INBOX",
@@ -766,11 +761,6 @@ KEYS: tuple[Key, ...] = (
 
 SECTION_KEYS: dict[str, tuple[Key, ...]] = {
     s.name: tuple(k for k in KEYS if k.section == s.name) for s in SECTIONS}
-
-
-def key(path: str) -> Key:
-    section, name = path.split(".")
-    return next(k for k in SECTION_KEYS[section] if k.name == name)
 
 
 # --- Validation ----------------------------------------------------------------------------------
