@@ -140,11 +140,12 @@ def cannot_simulate() -> str | None:
     for tool in ("setpriv", "unshare", "mount"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    probe = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         "d=$(mktemp -d) && mount -t tmpfs none $d && mkdir $d/u $d/w && "
-         "mount -t overlay overlay -o lowerdir=/etc,upperdir=$d/u,workdir=$d/w /etc"],
-        capture_output=True, text=True, timeout=30)
+    with tempfile.TemporaryDirectory() as d:
+        probe = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             f"mount -t tmpfs none {d} && mkdir {d}/u {d}/w && "
+             f"mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/u,workdir={d}/w /etc"],
+            capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         return "no private mount namespace with overlays here: " + probe.stderr.strip()
     return None
