@@ -15,6 +15,7 @@ def run_checks(config: Config) -> Iterator[CheckLine]:
     yield from calendar_checks(config)
     yield from mail_checks(config)
     yield from template_checks(config)
+    yield from state_checks(config)
 
 
 def mail_checks(config: Config) -> Iterator[CheckLine]:
@@ -112,3 +113,14 @@ def template_checks(config: Config) -> Iterator[CheckLine]:
             yield False, f"templates ({where}): {problem}"
     else:
         yield True, f"templates ({where}): every reply renders"
+
+
+def state_checks(config: Config) -> Iterator[CheckLine]:
+    """Where the service's state is, and why there: what `status`, `slots` and `explain` read."""
+    state = config.daemon.state_dir
+    try:
+        found = "exists" if state.is_dir() and any(state.iterdir()) else \
+            "not created yet: the service creates it"
+    except OSError as exc:
+        found = f"cannot be read here ({exc.strerror or exc})"
+    yield True, f"state {state} ({config.daemon.state_dir_from}): {found}"

@@ -113,6 +113,8 @@ class BookingPolicy:
     step_minutes: int = 30
     slots_offered: int = 5
     cluster: bool = True
+    hold_hours: float = 24  # how long an offered time stays held for the client; 0: no holds
+    new_client_days: tuple[int, ...] = ()  # weekdays (0 = Monday) offered to new clients; (): all
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,14 @@ class Terms:
     cancellation: Localized = field(default_factory=lambda: Localized({}))
     contact: Localized = field(default_factory=lambda: Localized({}))
     options: Localized = field(default_factory=lambda: Localized({}))
+    cancellation_notice_hours: float = 24  # free cancellation up to this many hours before
 
 
 @dataclass(frozen=True)
 class Service:
     name: Localized
-    minutes: int
-    price: str
+    minutes: int | None = None  # None: clients see no duration; slots are booking.duration_minutes
+    price: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,17 +145,18 @@ class ClientsPolicy:
 
     block: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
+    unpaid: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Limits:
-    """How much automatic mail may go out (STANDARDS.md §1: caps per sender and in total)."""
+    """Caps on automatic mail (RFC 3834 §2; Sieve vacation's `:days`, RFC 5230 §4.1)."""
 
     per_hour: int = 30  # all automatic mail, replies and declines together
     per_day: int = 200
-    per_sender_per_day: int = 3  # automatic replies to one sender in 24 hours, all kinds
-    repeat_days: float = 1  # the same kind of reply to the same sender again only after this
-    declines_per_organizer_per_day: int = 10
+    per_sender_per_day: int = 3  # automatic messages of any kind to one sender in 24 h
+    repeat_days: int = 1  # the same kind of reply to the same sender again after this; 0: always
+    declines_per_organizer_per_day: int = 10  # counted apart from replies
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ Template variables (all plain strings, lists and dicts):
   client_name       the client's name, or "" when unknown
   freelancer_name   for the signature
   services          list of {name, minutes, duration ("60 minutes"), price, label (the name,
-                    with the duration unless the name already says it)}
+                    with the duration unless the name already says it)}; minutes is None and
+                    duration "" for a service without minutes
   slots             list of slot texts, in the order offered (the client replies with 1, 2, ...)
   zone              the freelancer's zone as a reader names it ("heure de Toronto", "UTC")
   horizon           how far ahead slots were looked for ("21 jours", "21 days")
@@ -323,11 +324,13 @@ def _context(
     services = []
     for s in policy.services:
         name = s.name.text(language) or ", ".join(s.name.items(language))
-        duration = _plain_spaces(
+        # a service without minutes (a translation per page) shows no duration
+        duration = "" if s.minutes is None else _plain_spaces(
             str(format_unit(s.minutes, "duration-minute", length="long", locale=loc))
         )
         # "Massage, 60 minutes" already says how long: do not say it twice
-        label = name if re.search(rf"\b{s.minutes}\b", name) else f"{name}, {duration}"
+        label = (name if not duration or re.search(rf"\b{s.minutes}\b", name)
+                 else f"{name}, {duration}")
         services.append(
             {"name": name, "minutes": s.minutes, "duration": duration, "price": s.price,
              "label": label}

@@ -24,6 +24,8 @@ def test_everything_passes(frontdesk_bin: str, tmp_path: Path, calendar_url: str
     assert "supports sync tokens" in text and "no RFC 6638 scheduling" in text
     assert "IDLE supported" in text and "logged in as julie@example.org" in text
     assert "SMTP 127.0.0.1" in text
+    # where `status` will look, and why (issue 11 item 2)
+    assert f"ok    state {tmp_path / 'ok' / 'state'} (daemon.state_dir): " in text
 
 
 def test_offline_checks_only_the_file(frontdesk_bin: str, tmp_path: Path) -> None:

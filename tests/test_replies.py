@@ -307,6 +307,20 @@ def test_per_language_terms_and_service_names_follow_the_reply_language() -> Non
     assert "Virement" in fr.body and "Interac e-Transfer" in en.body
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_issue_11_13_a_service_without_minutes_shows_no_duration(language: str) -> None:
+    # a translator's "per page" service has no length: the reply must not invent "60 minutes"
+    services = (Service(Localized({"*": "Certified translation, per page"}), price="35 €"),
+                Service(Localized({"*": "Proofreading"}), 90, "60 €"))
+    policy = make_policy(language=language, services=services)
+    body = booking_reply(policy, language=language, client_name="", original_subject="",
+                         slots=TWO_SLOTS).body.replace(NBSP, " ")
+    assert "- Certified translation, per page — 35 €" in body.splitlines()
+    assert "- Proofreading, 90 minutes — 60 €" in body.splitlines()
+    objection = objection_reply(policy, language=language, client_name="", original_subject="")
+    assert "- Certified translation, per page — 35 €" in objection.body.splitlines()
+
+
 def test_term_missing_in_a_language_falls_back_to_the_freelancer_language() -> None:
     terms = Terms(payment=Localized({"fr": "Comptant seulement."}, default="fr"))
     en = booking_reply(

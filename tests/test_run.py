@@ -205,7 +205,7 @@ def test_smtp_4xx_is_retried_and_5xx_recorded(setup: tuple[Path, object, str],
     assert len(replies_to(sink, "temp@client.example")) == 1
 
 
-def test_kill_9_in_a_200_message_backlog_answers_each_exactly_once(
+def test_kill_9_in_a_200_message_backlog_answers_each_with_one_message_id(
         setup: tuple[Path, object, str], frontdesk_bin: str, tmp_path: Path) -> None:
     config, account, _ = setup
     with config.open("a") as extra:  # 200 clients at once is over any honest cap
@@ -235,5 +235,7 @@ def test_kill_9_in_a_200_message_backlog_answers_each_exactly_once(
         time.sleep(2)
     finally:
         assert third.stop() == 0
-    counts = {s: len(replies_to(sink, s)) for s in senders}
-    assert [s for s, n in counts.items() if n != 1] == []
+    # issue 8: every client answered; a reply killed after its final dot was written is sent
+    # again, with the same Message-ID (one message in the client's mail program), never two
+    ids = {s: {str(m["Message-ID"]) for m in replies_to(sink, s)} for s in senders}
+    assert [s for s, found in ids.items() if len(found) != 1] == []
