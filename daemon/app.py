@@ -44,6 +44,7 @@ from daemon.ledger import (
     LedgerError,
     Outcome,
 )
+from daemon.logsetup import safe_text
 from daemon.mirror import Mirror
 from daemon.plan import InvitationPlan, MessagePlan
 from daemon.templates import TemplatesError, load_templates
@@ -179,6 +180,7 @@ class Pass:
                                  self.guard, emit=self.say)
 
     def say(self, line: str) -> None:
+        line = safe_text(line)  # values from outside never forge a second line
         self.report.lines.append(line)
         self._emit(line)
 
