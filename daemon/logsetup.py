@@ -64,8 +64,9 @@ def setup_logging(level: str = "info") -> None:
     if under_journald():
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
+        # the host's clock, labelled with its zone (the journal adds its own time instead)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
-                                               "%Y-%m-%d %H:%M:%S"))
+                                               "%Y-%m-%d %H:%M:%S %Z"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
