@@ -28,7 +28,10 @@ from connectors.ical import parse_calendar
 from rules.model import CalendarItem
 
 __all__ = [
+    "booking_calendars",
+    "booking_message_id",
     "declined_copy",
+    "imip_request_message",
     "imip_reply_message",
     "reply_calendar",
     "reply_message_id",
@@ -447,3 +450,120 @@ def declined_copy(
                 prop.params["SCHEDULE-AGENT"] = "CLIENT"
     # sorted=False keeps the properties in the order the server stored them.
     return bytes(cal.to_ical(sorted=False))
+
+
+# --- Appointments frontdesk books ---------------------------------------------------------------
+
+
+def _booking_vevent(*, uid: str, start: datetime, end: datetime, summary: str, description: str,
+                    organizer: tuple[str, str], attendee: tuple[str, str], now: datetime,
+                    sequence: int, status: str, schedule_agent_client: bool) -> Event:
+    event = Event()
+    event.add("UID", uid)
+    event.add("DTSTAMP", now.astimezone(UTC))
+    event.add("SEQUENCE", sequence)
+    event.add("DTSTART", start)
+    event.add("DTEND", end)
+    event.add("SUMMARY", _header(summary))
+    if description.strip():
+        event.add("DESCRIPTION", description.strip())
+    event.add("STATUS", status)
+    event.add("TRANSP", "OPAQUE")
+    who = vCalAddress(f"mailto:{organizer[1]}")
+    if organizer[0]:
+        who.params["CN"] = _header(organizer[0])
+    event["ORGANIZER"] = who
+    guest = vCalAddress(f"mailto:{attendee[1]}")
+    if attendee[0]:
+        guest.params["CN"] = _header(attendee[0])
+    guest.params["ROLE"] = "REQ-PARTICIPANT"
+    guest.params["PARTSTAT"] = "NEEDS-ACTION"
+    guest.params["RSVP"] = "TRUE"
+    if schedule_agent_client:
+        # RFC 6638 §7.1: frontdesk sends the invitation itself; the server must not send another
+        guest.params["SCHEDULE-AGENT"] = "CLIENT"
+    event["ATTENDEE"] = guest
+    return event
+
+
+def booking_calendars(*, uid: str, start: datetime, end: datetime, summary: str,
+                      description: str, organizer: tuple[str, str], attendee: tuple[str, str],
+                      now: datetime, sequence: int = 0, status: str = "CONFIRMED",
+                      schedule_agent_client: bool = False,
+                      prodid: str = "-//frontdesk//EN") -> tuple[bytes, bytes]:
+    """(the freelancer's stored copy, the iTIP REQUEST to the client) of one appointment.
+
+    The stored copy has no METHOD (RFC 4791 §4.1); the REQUEST (RFC 5546 §3.2.2) carries
+    METHOD:REQUEST, or METHOD:CANCEL with STATUS:CANCELLED. Both have the VTIMEZONE of the
+    times' zone. `organizer` and `attendee` are (name, address).
+    """
+    if now.tzinfo is None or start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("now, start and end must be aware datetimes")
+    made: list[bytes] = []
+    method = "CANCEL" if status == "CANCELLED" else "REQUEST"
+    for with_method in (False, True):
+        cal = Calendar()
+        cal.add("PRODID", prodid)
+        cal.add("VERSION", "2.0")
+        if with_method:
+            cal.add("METHOD", method)
+        event = _booking_vevent(uid=uid, start=start, end=end, summary=summary,
+                                description=description, organizer=organizer, attendee=attendee,
+                                now=now, sequence=sequence, status=status,
+                                schedule_agent_client=schedule_agent_client and not with_method)
+        cal.add_component(event)
+        _add_timezones(cal, Calendar(), event, now)
+        made.append(bytes(cal.to_ical(sorted=False)))
+    return made[0], made[1]
+
+
+def imip_request_message(
+    *,
+    from_address: str,
+    from_name: str,
+    to_address: str,
+    to_name: str,
+    subject: str,
+    text: str,
+    calendar: bytes,
+    message_id: str,
+    now: datetime,
+    in_reply_to: str = "",
+    references: Iterable[str] = (),
+    method: str = "REQUEST",
+) -> EmailMessage:
+    """An appointment sent to the client (RFC 6047): multipart/mixed holding the text and the
+    text/calendar with `method` as alternatives, and the same calendar as an invite.ics
+    attachment, the shape Google, Outlook and Apple send and every calendar app reads."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    msg = EmailMessage()
+    msg["From"] = _mailbox(from_name, from_address)
+    msg["To"] = _mailbox(to_name, to_address)
+    msg["Subject"] = _header(subject)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = _header(message_id)
+    if in_reply_to:
+        msg["In-Reply-To"] = _header(in_reply_to)
+        thread = [_header(r) for r in references if r.strip()] + [_header(in_reply_to)]
+        msg["References"] = " ".join(dict.fromkeys(thread))
+    msg["Auto-Submitted"] = "auto-replied"
+    body = EmailMessage()
+    body.set_content(text, subtype="plain", charset="utf-8")
+    body.add_alternative(calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
+                         params={"method": method})
+    msg.make_mixed()
+    msg.attach(body)
+    msg.add_attachment(calendar, maintype="application", subtype="ics",
+                       filename="invite.ics")
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]  # it belongs on the top part only
+    return msg
+
+
+def booking_message_id(uid: str, sequence: int, kind: str, domain: str) -> str:
+    """A deterministic Message-ID for the email about one revision of one appointment."""
+    digest = hashlib.sha256("\0".join((kind, uid, str(sequence))).encode()).hexdigest()[:32]
+    host = re.sub(r"[^A-Za-z0-9.-]", "", domain).strip(".-").lower() or "frontdesk.invalid"
+    return f"<frontdesk.{kind}.{digest}@{host}>"

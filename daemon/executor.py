@@ -34,16 +34,18 @@ from daemon.guard import Guard, describe
 from daemon.ledger import (
     FACT_MAIL_SINCE,
     FACT_SCHEDULING,
+    AppointmentState,
     InvitationDecision,
     InvitationState,
     Ledger,
     Mail,
     MailState,
+    OfferState,
     Outcome,
     StoredObject,
 )
 from daemon.mirror import Mirror
-from daemon.plan import InvitationPlan, MessagePlan
+from daemon.plan import CreateEvent, InvitationPlan, MessagePlan
 from rules.invitations import Decline
 from rules.invitations import my_attendee as find_my_attendee
 from rules.model import BusyInterval, CalendarItem
@@ -67,6 +69,11 @@ class Delivery:
     repeated: bool = False  # done before (a restart): nothing was done now
 
 
+class BookingConflict(Exception):
+    """Another client's appointment took the time meanwhile (another process, another message
+    of this pass): the message is planned again, and gets fresh times."""
+
+
 class Executor:
     def __init__(self, config: Config, ledger: Ledger, mirror: Mirror, connections: Connections,
                  guard: Guard, *, emit: Callable[[str], None]) -> None:
@@ -87,11 +94,22 @@ class Executor:
         """Record and carry out one email's plan; what became of its reply (None: it has
         none). A reply that could not go out yet stays recorded: the next pass sends it."""
         with self.ledger.transaction():
+            if plan.booking is not None:
+                self._record_booking(plan.booking)
             if plan.mail is not None:
                 self.ledger.queue_mail(plan.mail.message_id, kind=plan.mail.kind,
                                        recipient=plan.mail.recipient,
                                        in_reply_to=plan.mail.in_reply_to, body=plan.mail.body,
                                        draft=plan.mail.draft)
+                if plan.offer is not None:
+                    self.ledger.record_offer(plan.offer)
+                    self.ledger.add_to_thread(plan.offer.offer_id, [plan.mail.message_id])
+            if plan.asked_offer:
+                asked = next((o for o in self.ledger.offers()
+                              if o.offer_id == plan.asked_offer), None)
+                if asked is not None:
+                    self.ledger.set_offer(asked.offer_id, asked=asked.asked + 1)
+                    self.ledger.add_to_thread(asked.offer_id, [plan.message_id])
             for invitation in plan.invitations:
                 self._record_invitation(invitation)
             if plan.record:
@@ -104,6 +122,17 @@ class Executor:
         crash_point("after-record")
         for invitation in plan.invitations:
             self._carry_out_invitation(invitation, now, busy)
+        if plan.booking is not None:
+            booked = self.put_event(plan.booking.appointment.uid)
+            if not booked:
+                return Delivery(PENDING, "the calendar could not be written yet")
+            mail = self.ledger.mail(plan.booking.confirmation.message_id)
+            if mail is None:
+                return None
+            delivery = self.deliver(mail)
+            if delivery.state == MailState.SENT:
+                self.flag_answered(plan.uid)
+            return delivery
         if plan.mail is None:
             return None
         mail = self.ledger.mail(plan.mail.message_id)
@@ -121,6 +150,74 @@ class Executor:
         if first:
             with self.ledger.transaction():
                 self.ledger.set_fact_time(FACT_MAIL_SINCE, now)
+
+    # -- bookings --
+
+    def _record_booking(self, booking: CreateEvent) -> None:
+        """Inside the message's transaction: the time must still be free of any other
+        appointment (another process may have booked it a moment ago)."""
+        appointment = booking.appointment
+        taken = [a for a in self.ledger.overlapping(appointment.start, appointment.end)
+                 if a.uid != appointment.uid]
+        if taken:
+            raise BookingConflict(f"{appointment.start:%Y-%m-%d %H:%M} was booked meanwhile")
+        if self.ledger.appointment(appointment.uid) is None:
+            self.ledger.record_appointment(appointment, collection=booking.collection,
+                                           href=booking.href, event=booking.event,
+                                           message_id=booking.confirmation.message_id)
+        self.ledger.queue_mail(booking.confirmation.message_id, kind="confirmation",
+                               recipient=booking.confirmation.recipient,
+                               in_reply_to=booking.confirmation.in_reply_to,
+                               body=booking.confirmation.body, draft=False)
+        self.ledger.set_offer(booking.offer_id, state=OfferState.BOOKED)
+        self.ledger.add_to_thread(booking.offer_id, [booking.confirmation.message_id])
+
+    def put_event(self, uid: str) -> bool:
+        """Create a booked appointment's event in the calendar (If-None-Match: a retry after a
+        crash never makes two); True once it is there."""
+        found = self.ledger.appointment(uid)
+        row = self.ledger.appointment_row(uid)
+        if found is None or row is None:
+            return False
+        if found.state != AppointmentState.PENDING:
+            return found.state == AppointmentState.BOOKED
+        collection, href, event = row["collection"], row["href"], row["event"]
+        assert isinstance(collection, str) and isinstance(href, str)
+        assert isinstance(event, bytes)
+        connection = self.connections.calendar(collection)
+        try:
+            etag = connection.put(href, event, None)
+        except PreconditionFailed:
+            # already there: our own PUT before a crash (the href is the appointment's own)
+            try:
+                existing = connection.get(href)
+            except CalDAVError as exc:
+                log.warning("could not read back %s: %s", href, exc)
+                return False
+            if uid.encode() not in existing.raw.replace(b"\r\n ", b""):
+                log.error("%s holds another event; the appointment %s is left for you", href,
+                          uid)
+                self.ledger.set_appointment(uid, flagged="its calendar entry could not be made")
+                return False
+            etag = existing.etag
+            event = existing.raw
+        except CalDAVError as exc:
+            log.warning("could not put the appointment %s in the calendar yet: %s", uid, exc)
+            return False
+        crash_point("after-event")
+        self.mirror.put_local(collection, href, etag, event)
+        if etag is not None:
+            self.ledger.mark_judged([(collection, href, etag)])
+        self.ledger.set_appointment(uid, state=AppointmentState.BOOKED, etag=etag)
+        log.info("appointment %s of %s, %s, is in the calendar", uid, found.client,
+                 f"{found.start.astimezone(self.policy.zone):%a %Y-%m-%d %H:%M}")
+        return True
+
+    def resume_bookings(self) -> None:
+        """Appointments recorded whose event is not in the calendar yet (a crash, a calendar
+        that was down): put them there; their confirmations follow (resume_mail)."""
+        for appointment in self.ledger.appointments(state=AppointmentState.PENDING):
+            self.put_event(appointment.uid)
 
     def flag_answered(self, uid: int) -> None:
         folder = self.folder
@@ -330,6 +427,10 @@ class Executor:
         for mail in self.ledger.unfinished_mail():
             if mail.kind == "imip":
                 continue  # a decline: sent above once its calendar step is done
+            if mail.kind == "confirmation":
+                booked = self.ledger.appointment_of_mail(mail.message_id)
+                if booked is not None and booked[1] is not AppointmentState.BOOKED:
+                    continue  # the confirmation waits for its event to be in the calendar
             delivery = self.deliver(mail)
             if delivery.state in (MailState.SENT, MailState.DRAFTED) and not delivery.repeated:
                 verb = "replied" if delivery.state == MailState.SENT else "drafted a reply"

@@ -11,26 +11,33 @@ added once a reply is sent.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from connectors.budget import Budget, OverBudget
 from connectors.ical import MalformedObject
 from connectors.imap import FolderState, Mailbox
+from connectors.itip import booking_calendars, booking_message_id, imip_request_message
 from connectors.mailparse import MalformedMessage, parse_message
 from connectors.outbound import build_reply, reply_message_id
 from daemon.config import Config
 from daemon.guard import Guard
 from daemon.ledger import (
     FACT_POSITION_AT,
+    AppointmentState,
     Ledger,
+    OfferState,
     Outcome,
     rate_key,
 )
-from daemon.plan import MessagePlan, SendMail, wire
+from daemon.plan import CreateEvent, MessagePlan, SendMail, wire
 from rules.desk import (
+    BookIt,
+    Choose,
     ForFreelancer,
     Ignore,
     JudgeInvitations,
@@ -39,11 +46,12 @@ from rules.desk import (
     SentCounts,
     WaitForCalendar,
     answer,
+    answer_choice,
     read,
     repeat_window,
 )
-from rules.model import BusyInterval, InboundMessage, MailContext, Slot
-from rules.replies import Templates, clean_title
+from rules.model import Appointment, BusyInterval, InboundMessage, MailContext, Offer, Slot
+from rules.replies import Templates, clean_title, format_slot, service_name
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +156,16 @@ class Inbox:
         handled = self.ledger.handled(msg.message_id)
         if handled is not None and handled.outcome.final:
             return self._plan(msg, uid, "", Outcome.IGNORED, "handled before", record=False)
-        reading = read(msg, self.policy, self.context(msg, now, busy))
+        zone = self.policy.zone
+        offer = (self.ledger.offer_in_thread([msg.in_reply_to, *msg.references], zone)
+                 or next(iter(reversed(self.ledger.offers(state=OfferState.OPEN,
+                                                          client=msg.from_address,
+                                                          zone=zone))), None))
+        if offer is not None and offer.state not in (OfferState.OPEN, OfferState.BOOKED):
+            offer = None
+        if offer is not None and offer.state == OfferState.BOOKED:
+            offer = None  # a reply after the booking: the appointment's business (issue 13)
+        reading = read(msg, self.policy, self.context(msg, now, busy), offer)
         if isinstance(reading, Ignore):
             return self._plan(msg, uid, reading.kind, Outcome.IGNORED, reading.reason)
         if isinstance(reading, ForFreelancer):
@@ -165,7 +182,78 @@ class Inbox:
                                   f"its invitation is unreadable: {exc}", flagged=True)
             plan = self._plan(msg, uid, "invitation", Outcome.INVITATION, reading.reason)
             return _with(plan, invitations=tuple(invitations))
+        if isinstance(reading, Choose):
+            return self._choice(msg, uid, reading, now, busy)
         return self._answer(msg, uid, reading, now, busy)
+
+    def _choice(self, msg: InboundMessage, uid: int, choice: Choose, now: datetime,
+                busy: Sequence[BusyInterval] | None) -> MessagePlan:
+        """A reply to an offer: book the time it chooses, or answer it."""
+        zone = self.policy.zone
+        decision = answer_choice(
+            choice, msg, policy=self.policy, now=now, busy=busy, templates=self.templates,
+            sent=SentCounts(), offers=self.ledger.offers(state=OfferState.OPEN, zone=zone),
+            booked=self.ledger.appointments(after=now, zone=zone),
+            draft_mode=self.config.mail is not None and self.config.mail.mode == "draft")
+        if isinstance(decision, WaitForCalendar):
+            return self._plan(msg, uid, "choice", Outcome.WAITING, decision.reason)
+        if isinstance(decision, ForFreelancer):
+            return self._plan(msg, uid, "choice", Outcome.LEFT, decision.reason, flagged=True)
+        if isinstance(decision, BookIt):
+            return self._book(msg, uid, decision, now)
+        kind = decision.kind
+        domain = self.policy.freelancer.email.rpartition("@")[2] or "frontdesk.invalid"
+        message_id = reply_message_id(msg.message_id, kind, domain)
+        plan = self._reply_plan(msg, uid, decision, message_id, now)
+        return _with(plan, kind="choice", asked_offer=choice.offer.offer_id
+                     if kind == "unclear" else "")
+
+    def _book(self, msg: InboundMessage, uid: int, book: BookIt, now: datetime) -> MessagePlan:
+        policy = self.policy
+        freelancer = policy.freelancer
+        offer = book.offer
+        domain = freelancer.email.rpartition("@")[2] or "frontdesk.invalid"
+        key = f"{offer.offer_id}\0{book.slot.start.isoformat()}"
+        uid_text = f"frontdesk-{hashlib.sha256(key.encode()).hexdigest()[:24]}@{domain}"
+        language = book.text.language
+        service = service_name(policy, offer.service, language)
+        who = clean_title(msg.from_name or offer.client_name, 64) or book.to
+        summary = f"{service or ('Rendez-vous' if language == 'fr' else 'Appointment')} — {who}"
+        terms = [policy.terms.payment.text(language), policy.terms.cancellation.text(language)]
+        description = "\n".join(t for t in terms if t)
+        try:
+            stored, request = booking_calendars(
+                uid=uid_text, start=book.slot.start, end=book.slot.end, summary=summary,
+                description=description, organizer=(freelancer.name, freelancer.email),
+                attendee=(book.to_name, book.to), now=now, schedule_agent_client=True)
+            message_id = booking_message_id(uid_text, 0, "confirmation", domain)
+            message = imip_request_message(
+                from_address=freelancer.email, from_name=freelancer.name, to_address=book.to,
+                to_name=book.to_name, subject=book.text.subject, text=book.text.body,
+                calendar=request, message_id=message_id, now=now,
+                in_reply_to="" if msg.message_id_synthetic else f"<{msg.message_id}>",
+                references=[f"<{ref}>" for ref in msg.references])
+            body = wire(message)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            return self._plan(msg, uid, "choice", Outcome.LEFT,
+                              f"the booking cannot be written: {exc}", flagged=True)
+        collection = self.config.calendar.url
+        href = urlsplit(collection).path.rstrip("/") + "/" + \
+            uid_text.replace("@", "-").replace("/", "-") + ".ics"
+        appointment = Appointment(uid=uid_text, client=book.to, client_name=msg.from_name,
+                                  service=offer.service, start=book.slot.start,
+                                  end=book.slot.end, state=AppointmentState.PENDING.value,
+                                  offer_id=offer.offer_id, language=language)
+        mail = SendMail(message_id=message_id, recipient=book.to, kind="confirmation",
+                        in_reply_to=msg.message_id, body=body, text=book.text.body)
+        create = CreateEvent(appointment=appointment, collection=collection, href=href,
+                             event=stored, confirmation=mail, offer_id=offer.offer_id,
+                             also_asks=book.also_asks)
+        reason = f"books {book.how}: {format_slot(book.slot, language, policy.zone)}"
+        if book.also_asks:
+            reason += "; the client also asks something: it is left for you too"
+        plan = self._plan(msg, uid, "choice", Outcome.BOOKED, reason, flagged=book.also_asks)
+        return _with(plan, booking=create, slots=(book.slot,), language=language)
 
     def _answer(self, msg: InboundMessage, uid: int, request: Request, now: datetime,
                 busy: Sequence[BusyInterval] | None) -> MessagePlan:
@@ -175,10 +263,13 @@ class Inbox:
         recorded = self.ledger.mail(message_id)
         # a reply recorded before (schema 1, or a crash) is the same reply: no limit applies
         sent = SentCounts() if recorded is not None else self.counts(request, now)
+        zone = self.policy.zone
         decision = answer(request, msg, policy=self.policy, now=now, busy=busy,
                           templates=self.templates, sent=sent,
                           draft_mode=self.config.mail is not None and
-                          self.config.mail.mode == "draft")
+                          self.config.mail.mode == "draft",
+                          offers=self.ledger.offers(state=OfferState.OPEN, zone=zone),
+                          booked=self.ledger.appointments(after=now, zone=zone))
         if isinstance(decision, Ignore):
             return self._plan(msg, uid, request.kind, Outcome.IGNORED, decision.reason)
         if isinstance(decision, WaitForCalendar):
@@ -207,8 +298,15 @@ class Inbox:
         outcome = Outcome.DRAFTED if reply.draft else Outcome.REPLIED
         reason = reply.reason + (f"; drafted: {reply.draft_why}" if reply.draft_why else "")
         plan = self._plan(msg, uid, reply.kind, outcome, reason, flagged=reply.draft)
+        offer = None
+        if reply.kind == "booking" and reply.slots:
+            expires = reply.hold_until or now
+            offer = Offer(offer_id=message_id, client=reply.to, client_name=msg.from_name,
+                          language=reply.language, service=reply.service, slots=reply.slots,
+                          created_at=now, expires_at=expires,
+                          thread=tuple(dict.fromkeys([*msg.references, msg.message_id])))
         return _with(plan, mail=mail, slots=reply.slots, language=reply.language,
-                     fired=reply.fired)
+                     fired=reply.fired, offer=offer)
 
     def context(self, msg: InboundMessage, now: datetime,
                 busy: Sequence[BusyInterval] | None) -> MailContext:
@@ -279,6 +377,9 @@ def describe(plan: MessagePlan, *, dry_run: bool) -> str | None:
         verb = "would draft" if dry_run else "drafted"
         return (f"{verb} a reply ({kind}) to {mail.recipient} about {_subject(plan)}: "
                 f"{plan.reason.rpartition('drafted: ')[2]}")
+    if plan.outcome is Outcome.BOOKED and plan.booking is not None:
+        who = plan.booking.confirmation.recipient
+        return f"{'would book' if dry_run else 'booked'} for {who}: {plan.reason}"
     if plan.outcome is Outcome.LEFT:
         return f"left for you: {plan.label}: {plan.reason}"
     if plan.outcome is Outcome.WAITING:

@@ -17,9 +17,11 @@ import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
+
+from rules.model import Appointment, Offer, Slot, address_key
 
 SCHEMA_VERSION = 2
 DATABASE_NAME = "frontdesk.sqlite3"
@@ -60,10 +62,23 @@ class InvitationDecision(StrEnum):
     REVIEW = "review"
 
 
+class OfferState(StrEnum):
+    OPEN = "open"  # the client may choose; the slots are held until it expires
+    BOOKED = "booked"  # one of its times was booked
+    CLOSED = "closed"  # superseded by a newer offer, or given up
+
+
+class AppointmentState(StrEnum):
+    PENDING = "pending"  # recorded with its event and confirmation; not yet in the calendar
+    BOOKED = "booked"  # the event is in the calendar (the confirmation follows)
+    CANCELLED = "cancelled"
+
+
 class Outcome(StrEnum):
     """What was done with one inbound email."""
 
     REPLIED = "replied"  # an automatic reply was sent (or is on its way: see the outbox)
+    BOOKED = "booked"  # it chose a time: the appointment is booked and confirmed
     DRAFTED = "drafted"  # a reply waits in Drafts for the freelancer
     IGNORED = "ignored"  # nothing to answer
     LEFT = "left"  # left for the freelancer (review, unsure, a question)
@@ -273,6 +288,46 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_rate ON outbox (rate_key, created_at);
+-- the booking conversation: each booking reply's offer (held until expires_at) ...
+CREATE TABLE IF NOT EXISTS offers (
+    offer_id     TEXT PRIMARY KEY,  -- the booking reply's Message-ID
+    client       TEXT NOT NULL,     -- the address answered
+    client_key   TEXT NOT NULL,     -- the same, folded (case, +tag)
+    client_name  TEXT,
+    language     TEXT NOT NULL,
+    service      INTEGER NOT NULL,
+    slots        TEXT NOT NULL,     -- JSON [[start ISO, end ISO], ...] in the order offered
+    thread       TEXT NOT NULL,     -- JSON [Message-ID, ...] of the conversation
+    state        TEXT NOT NULL,     -- OfferState
+    asked        INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS offers_client ON offers (client_key, state);
+-- ... and the appointments frontdesk booked into the calendar
+CREATE TABLE IF NOT EXISTS appointments (
+    uid          TEXT PRIMARY KEY,  -- the event's UID (derived from the offer and the time)
+    client       TEXT NOT NULL,
+    client_key   TEXT NOT NULL,
+    client_name  TEXT,
+    language     TEXT NOT NULL,
+    service      INTEGER NOT NULL,
+    start        REAL NOT NULL,     -- epoch seconds
+    end          REAL NOT NULL,
+    state        TEXT NOT NULL,     -- AppointmentState
+    offer_id     TEXT,
+    collection   TEXT,
+    href         TEXT,              -- where the event is stored
+    etag         TEXT,
+    event        BLOB,              -- the stored copy as PUT (and PUT again after a crash)
+    message_id   TEXT,              -- the confirmation in the outbox
+    sequence     INTEGER NOT NULL DEFAULT 0,
+    flagged      TEXT,              -- why the freelancer should look at it, "" or NULL for no
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS appointments_time ON appointments (start, end);
+CREATE INDEX IF NOT EXISTS appointments_client ON appointments (client_key, start);
 -- people the freelancer writes to themself (read from their Sent folder, frontdesk's own mail
 -- left out): their mail is personal, never answered automatically
 CREATE TABLE IF NOT EXISTS correspondents (
@@ -293,10 +348,7 @@ _V1_INVITATION_STATES = {"pending": InvitationState.QUEUED, "stored": Invitation
 
 def rate_key(address: str) -> str:
     """The address as the limits count it: lower-cased, without a +tag."""
-    local, at, domain = address.strip().lower().rpartition("@")
-    if not at:
-        return address.strip().lower()
-    return f"{local.split('+', 1)[0] or local}@{domain}"
+    return address_key(address)
 
 
 def _script(conn: sqlite3.Connection, text: str) -> None:
@@ -883,6 +935,145 @@ class Ledger:
             params.extend(exclude_kinds)
         return int(self.conn.execute(query, params).fetchone()[0])
 
+    # -- the booking conversation --
+
+    def record_offer(self, offer: Offer, *, supersede: bool = True) -> None:
+        """An offer with its reply (inside the reply's transaction); the client's older open
+        offers are closed: only the latest is answered by a choice."""
+        now = utcnow()
+        with self.transaction():
+            if supersede:
+                self.conn.execute("UPDATE offers SET state = 'closed' WHERE client_key = ? AND "
+                                  "state = 'open' AND offer_id != ?",
+                                  (address_key(offer.client), offer.offer_id))
+            self.conn.execute(
+                "INSERT INTO offers (offer_id, client, client_key, client_name, language, "
+                "service, slots, thread, state, asked, created_at, expires_at) VALUES (?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(offer_id) DO NOTHING",
+                (offer.offer_id, offer.client, address_key(offer.client), offer.client_name,
+                 offer.language, offer.service,
+                 json.dumps([[s.start.isoformat(), s.end.isoformat()] for s in offer.slots]),
+                 json.dumps(list(offer.thread)), offer.state, offer.asked, now,
+                 since_text(offer.expires_at)))
+
+    def offers(self, *, state: OfferState | None = None, client: str | None = None,
+               zone: tzinfo = UTC) -> list[Offer]:
+        query = _OFFER_SELECT + " WHERE 1 = 1"
+        params: list[object] = []
+        if state is not None:
+            query += " AND state = ?"
+            params.append(state.value)
+        if client is not None:
+            query += " AND client_key = ?"
+            params.append(address_key(client))
+        return [_offer(r, zone) for r in self.conn.execute(query + " ORDER BY created_at",
+                                                           params).fetchall()]
+
+    def offer_in_thread(self, message_ids: Sequence[str], zone: tzinfo = UTC) -> Offer | None:
+        """The offer whose reply (or conversation) these Message-IDs name, latest first."""
+        wanted = [m.strip().strip("<>") for m in message_ids if m.strip()]
+        for offer in reversed(self.offers(zone=zone)):
+            ids = {offer.offer_id.strip("<>"), *offer.thread}
+            if ids & set(wanted):
+                return offer
+        return None
+
+    def set_offer(self, offer_id: str, *, state: OfferState | None = None,
+                  asked: int | None = None) -> None:
+        with self.transaction():
+            if state is not None:
+                self.conn.execute("UPDATE offers SET state = ? WHERE offer_id = ?",
+                                  (state.value, offer_id))
+            if asked is not None:
+                self.conn.execute("UPDATE offers SET asked = ? WHERE offer_id = ?",
+                                  (asked, offer_id))
+
+    def add_to_thread(self, offer_id: str, message_ids: Sequence[str]) -> None:
+        row = self.conn.execute("SELECT thread FROM offers WHERE offer_id = ?",
+                                (offer_id,)).fetchone()
+        if row is None:
+            return
+        thread = list(json.loads(row[0]))
+        thread += [m.strip("<>") for m in message_ids if m.strip("<>") not in thread]
+        with self.transaction():
+            self.conn.execute("UPDATE offers SET thread = ? WHERE offer_id = ?",
+                              (json.dumps(thread), offer_id))
+
+    def overlapping(self, start: datetime, end: datetime) -> list[Appointment]:
+        """Appointments (not cancelled) that overlap [start, end)."""
+        return [_appointment(r, start.tzinfo or UTC) for r in self.conn.execute(
+            _APPOINTMENT_SELECT + " WHERE state != 'cancelled' AND start < ? AND end > ?",
+            (end.timestamp(), start.timestamp())).fetchall()]
+
+    def record_appointment(self, appointment: Appointment, *, collection: str, href: str,
+                           event: bytes, message_id: str) -> None:
+        now = utcnow()
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO appointments (uid, client, client_key, client_name, language, "
+                "service, start, end, state, offer_id, collection, href, etag, event, "
+                "message_id, sequence, flagged, created_at, updated_at) VALUES (?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, ?, ?)",
+                (appointment.uid, appointment.client, address_key(appointment.client),
+                 appointment.client_name, appointment.language, appointment.service,
+                 appointment.start.timestamp(), appointment.end.timestamp(), appointment.state,
+                 appointment.offer_id, collection, href, event, message_id,
+                 appointment.sequence, now, now))
+
+    def appointment(self, uid: str, zone: tzinfo = UTC) -> Appointment | None:
+        row = self.conn.execute(_APPOINTMENT_SELECT + " WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else _appointment(row, zone)
+
+    def appointment_row(self, uid: str) -> dict[str, object] | None:
+        """Where an appointment's event is, its bytes, its confirmation's Message-ID."""
+        row = self.conn.execute("SELECT collection, href, etag, event, message_id, flagged "
+                                "FROM appointments WHERE uid = ?", (uid,)).fetchone()
+        if row is None:
+            return None
+        return {"collection": row[0], "href": row[1], "etag": row[2],
+                "event": None if row[3] is None else bytes(row[3]), "message_id": row[4],
+                "flagged": row[5] or ""}
+
+    def appointments(self, *, state: AppointmentState | None = None,
+                     client: str | None = None, after: datetime | None = None,
+                     zone: tzinfo = UTC) -> list[Appointment]:
+        query = _APPOINTMENT_SELECT + " WHERE 1 = 1"
+        params: list[object] = []
+        if state is not None:
+            query += " AND state = ?"
+            params.append(state.value)
+        if client is not None:
+            query += " AND client_key = ?"
+            params.append(address_key(client))
+        if after is not None:
+            query += " AND end > ?"
+            params.append(after.timestamp())
+        return [_appointment(r, zone) for r in self.conn.execute(query + " ORDER BY start",
+                                                                 params).fetchall()]
+
+    def set_appointment(self, uid: str, *, state: AppointmentState | None = None,
+                        etag: str | None = None, flagged: str | None = None) -> None:
+        with self.transaction():
+            if state is not None:
+                self.conn.execute("UPDATE appointments SET state = ?, updated_at = ? WHERE "
+                                  "uid = ?", (state.value, utcnow(), uid))
+            if etag is not None:
+                self.conn.execute("UPDATE appointments SET etag = ? WHERE uid = ?", (etag, uid))
+            if flagged is not None:
+                self.conn.execute("UPDATE appointments SET flagged = ?, updated_at = ? WHERE "
+                                  "uid = ?", (flagged, utcnow(), uid))
+
+    def appointment_of_mail(self, message_id: str) -> tuple[str, AppointmentState] | None:
+        """(uid, state) of the appointment whose confirmation this email is."""
+        row = self.conn.execute("SELECT uid, state FROM appointments WHERE message_id = ?",
+                                (message_id,)).fetchone()
+        return None if row is None else (str(row[0]), AppointmentState(str(row[1])))
+
+    def booked_since(self, since: datetime) -> int:
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM appointments WHERE state = 'booked' AND created_at >= ?",
+            (since_text(since),)).fetchone()[0])
+
     # -- who the sender is --
 
     def thread_kinds(self, message_ids: Sequence[str]) -> list[str]:
@@ -1000,6 +1191,35 @@ _MESSAGE_SELECT = ("SELECT message_id, folder, uidvalidity, uid, sender, kind, o
                    "flagged, handled_at FROM messages")
 _MAIL_SELECT = ("SELECT message_id, kind, recipient, rate_key, in_reply_to, state, draft, body, "
                 "detail, attempts, created_at FROM outbox")
+
+
+_OFFER_SELECT = ("SELECT offer_id, client, client_name, language, service, slots, thread, state, "
+                 "asked, created_at, expires_at FROM offers")
+_APPOINTMENT_SELECT = ("SELECT uid, client, client_name, service, start, end, state, offer_id, "
+                       "language, sequence FROM appointments")
+
+
+def _when(text: object, zone: tzinfo) -> datetime:
+    value = datetime.fromisoformat(str(text))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+
+
+def _offer(row: Sequence[object], zone: tzinfo) -> Offer:
+    slots = tuple(Slot(_when(a, zone), _when(b, zone)) for a, b in json.loads(str(row[5])))
+    return Offer(offer_id=str(row[0]), client=str(row[1]), client_name=str(row[2] or ""),
+                 language=str(row[3]), service=int(str(row[4])), slots=slots,
+                 created_at=_when(row[9], zone), expires_at=_when(row[10], zone),
+                 state=str(row[7]), asked=int(str(row[8])),
+                 thread=tuple(str(m) for m in json.loads(str(row[6]))))
+
+
+def _appointment(row: Sequence[object], zone: tzinfo) -> Appointment:
+    return Appointment(uid=str(row[0]), client=str(row[1]), client_name=str(row[2] or ""),
+                       service=int(str(row[3])),
+                       start=datetime.fromtimestamp(float(str(row[4])), zone),
+                       end=datetime.fromtimestamp(float(str(row[5])), zone), state=str(row[6]),
+                       offer_id=str(row[7] or ""), language=str(row[8]),
+                       sequence=int(str(row[9])))
 
 
 def _invitation(row: Sequence[object]) -> Invitation:

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 from daemon.ledger import InvitationDecision, Outcome
 from rules.invitations import Decline
-from rules.model import CalendarItem, Slot
+from rules.model import Appointment, CalendarItem, Offer, Slot
 
 
 def wire(message: EmailMessage) -> bytes:
@@ -46,6 +46,20 @@ class ChangeStoredCopy:
     href: str
     etag: str | None
     raw: bytes
+
+
+@dataclass(frozen=True)
+class CreateEvent:
+    """Book an appointment: the event PUT into the calendar (If-None-Match), then its
+    confirmation with the iMIP REQUEST."""
+
+    appointment: Appointment
+    collection: str
+    href: str
+    event: bytes  # the freelancer's stored copy
+    confirmation: SendMail
+    offer_id: str
+    also_asks: bool = False  # the client asked something too: left for the freelancer
 
 
 # --- Plans ----------------------------------------------------------------------------------------
@@ -88,3 +102,6 @@ class MessagePlan:
     fired: tuple[str, ...] = ()
     record: bool = True  # False when the message was handled before (nothing to write)
     notes: tuple[str, ...] = field(default=())  # extra lines for `explain`
+    offer: Offer | None = None  # the offer a booking reply makes (recorded with it)
+    asked_offer: str = ""  # the offer whose client was asked which time they meant
+    booking: CreateEvent | None = None

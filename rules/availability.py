@@ -20,6 +20,7 @@ from rules.model import DEFAULT_LANGUAGE, BusyInterval, Hours, Policy, Slot, Tim
 
 __all__ = [
     "appointments_per_day",
+    "why_not_bookable",
     "bookable_slots",
     "describe_hours",
     "inside_working_hours",
@@ -365,6 +366,37 @@ def offer(
         used[c.day] = used.get(c.day, 0) + 1
     chosen.sort(key=lambda c: c.start)
     return [_slot(c, policy.zone) for c in chosen]
+
+
+def why_not_bookable(
+    policy: Policy, busy: Sequence[BusyInterval], now: datetime, slot: Slot
+) -> str | None:
+    """Why `slot` cannot be booked now, in a few words, or None when it can: the same rules as
+    the slots offered (notice, horizon, one working range, the buffer around busy time,
+    max_per_day), checked for this one slot, whatever grid it was offered on."""
+    rules = policy.booking
+    zone = policy.zone
+    start, end = _utc(slot.start, "slot start"), _utc(slot.end, "slot end")
+    now_utc = _utc(now, "now")
+    if end <= start:
+        return "it has no length"
+    if start < now_utc + timedelta(hours=rules.min_notice_hours):
+        return "it is too soon now"
+    if start >= now_utc + timedelta(days=rules.horizon_days):
+        return "it is too far ahead"
+    day = start.astimezone(zone).date()
+    ranges = [r for r in _ranges(policy.hours, zone, day - _DAY, day + _DAY)
+              if r.start <= start and end <= r.end]
+    if not ranges:
+        return "it is outside the working hours"
+    buffer = _minutes(rules.buffer_minutes, "buffer_minutes", positive=False)
+    timed = _normalize(busy, zone)
+    if _BusyIndex(timed).overlaps(start - buffer, end + buffer):
+        return "that time is taken"
+    counts, _ = _appointments(ranges, timed)
+    if counts.get(ranges[0].day, 0) >= rules.max_per_day:
+        return "that day is full"
+    return None
 
 
 # --- Describing the hours -----------------------------------------------------------------------

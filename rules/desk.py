@@ -19,11 +19,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rules.availability import offer
-from rules.mail import ANSWERED, calendar_methods, matches_pattern, not_for_us
+from rules.booking import (
+    AskWhich,
+    Book,
+    Declined,
+    LeaveIt,
+    NotBookable,
+    choose,
+    hold_until,
+    service_for,
+    slots_to_offer,
+)
+from rules.mail import ANSWERED, calendar_methods, matches_pattern, not_for_us, strip_quoted
 from rules.mail import read as read_intent
-from rules.model import BusyInterval, InboundMessage, MailContext, Policy, Slot
-from rules.replies import ReplyText, Templates, booking_reply, objection_reply
+from rules.model import (
+    Appointment,
+    BusyInterval,
+    InboundMessage,
+    MailContext,
+    Offer,
+    Policy,
+    Slot,
+)
+from rules.replies import (
+    ReplyText,
+    Templates,
+    booking_reply,
+    confirmation_reply,
+    objection_reply,
+    unclear_reply,
+)
+from rules.when import Picked, read_choice
 
 __all__ = [
     "ForFreelancer",
@@ -103,10 +129,39 @@ class Reply:
     reason: str = ""
     fired: tuple[str, ...] = ()
     draft_why: str = ""
+    service: int = 0  # the service the slots are for
+    hold_until: datetime | None = None  # until when the slots are held for this client
+    about_offer: str = ""  # the offer this reply follows up (a choice, a question back)
 
 
-Reading = Ignore | ForFreelancer | JudgeInvitations | Request
-Decision = Ignore | ForFreelancer | JudgeInvitations | WaitForCalendar | Reply
+@dataclass(frozen=True)
+class Choose:
+    """A reply to one of frontdesk's offers that may choose a time (rules.booking reads it)."""
+
+    offer: Offer
+    language: str
+    to: str
+    to_name: str
+    fired: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class BookIt:
+    """Book `slot` for the client of `offer`, and confirm it to them."""
+
+    offer: Offer
+    slot: Slot
+    how: str
+    text: ReplyText  # the confirmation
+    to: str
+    to_name: str
+    also_asks: bool = False  # the reply asked something too: also left for the freelancer
+    reason: str = ""
+
+
+Reading = Ignore | ForFreelancer | JudgeInvitations | Request | Choose
+Decision = Ignore | ForFreelancer | JudgeInvitations | WaitForCalendar | Reply | BookIt
 
 
 @dataclass(frozen=True)
@@ -146,9 +201,11 @@ def _calendar_reading(msg: InboundMessage) -> Reading | None:
     return None  # a bare .ics file with no METHOD: read the mail as any other
 
 
-def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None) -> Reading:
+def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None,
+         offer: Offer | None = None) -> Reading:
     """What the email is, and who may be answered. `context` is what the daemon knows around
-    it (the thread, the sender, their appointments); without it the sender is a stranger."""
+    it (the thread, the sender, their appointments); without it the sender is a stranger.
+    `offer` is the client's open offer this email may answer (its thread, or their latest)."""
     context = context or MailContext()
     selves = policy.freelancer.addresses
     reason = not_for_us(msg, selves)
@@ -167,6 +224,11 @@ def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None
     reading = read_intent(msg, context, policy)
     said = "; ".join(reading.signals[:6])
     how = f"{reading.intent} ({reading.confidence:.2f})"
+    if offer is not None and _chooses(reading.intent, msg, offer, policy):
+        to = msg.reply_to or msg.from_address
+        return Choose(offer=offer, language=reading.language or offer.language, to=to,
+                      to_name=msg.from_name if to == msg.from_address else "",
+                      fired=reading.signals, reason=f"a reply to the offer {offer.offer_id}")
     if reading.intent == "none":
         return Ignore(f"nothing to answer: {said or 'no request'}", "none")
     if reading.intent not in ANSWERED or reading.band == "leave":
@@ -181,6 +243,19 @@ def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None
                    to_name=msg.from_name if to == msg.from_address else "",
                    fired=reading.signals,
                    reason=f"{what}, confidence {reading.confidence:.2f}", draft_why=draft_why)
+
+
+def _chooses(intent: str, msg: InboundMessage, offer: Offer, policy: Policy) -> bool:
+    """Does a reply to an offer choose (or try to choose) one of its times? The reader says
+    so, or it said booking/question and the text picks one of the offered numbers."""
+    if intent == "choice":
+        return True
+    if intent not in ("booking", "question") or not offer.slots:
+        return False
+    written = msg.date or offer.created_at
+    reading = read_choice(strip_quoted(msg.text), offer.slots, offer.language, policy.zone,
+                          written)
+    return isinstance(reading, Picked)
 
 
 # --- Step 2: answering --------------------------------------------------------------------------
@@ -222,9 +297,12 @@ def answer(
     templates: Templates,
     sent: SentCounts,
     draft_mode: bool = False,
+    offers: Sequence[Offer] = (),
+    booked: Sequence[Appointment] = (),
 ) -> Reply | Ignore | WaitForCalendar:
     """The reply to a request. `busy` is None when the calendar is not fresh enough to offer
-    times from: a booking request then waits."""
+    times from: a booking request then waits. `offers` are the open offers (their slots are
+    held for their clients), `booked` the appointments frontdesk made."""
     limited = limit_reason(request, policy, sent)
     if limited:
         return Ignore(f"not answered: {limited}", request.kind)
@@ -233,18 +311,81 @@ def answer(
         if busy is None:
             return WaitForCalendar(request.kind, "waits for the calendar: it has not synced "
                                                  "recently, so no time can be offered")
-        slots = tuple(offer(policy, busy, now))
+        service = service_for(f"{msg.subject}\n{strip_quoted(msg.text)}", policy)
+        slots = slots_to_offer(policy, busy, now, service=service, offers=offers,
+                               client=request.to, booked=booked)
+        held = hold_until(policy, now) if slots else None
         text = booking_reply(policy, language=request.language, client_name=msg.from_name,
-                             original_subject=msg.subject, slots=slots, templates=templates)
+                             original_subject=msg.subject, slots=slots, templates=templates,
+                             service=service, hold_until=held)
+        return _reply(request.kind, text, request, policy, sent, draft_mode, slots=slots,
+                      service=service, hold_until=held)
     else:
         text = objection_reply(policy, language=request.language, client_name=msg.from_name,
                                original_subject=msg.subject, templates=templates)
-    draft_why = request.draft_why
+    return _reply(request.kind, text, request, policy, sent, draft_mode)
+
+
+def _reply(kind: str, text: ReplyText, request: Request | Choose, policy: Policy,
+           sent: SentCounts, draft_mode: bool, *, slots: tuple[Slot, ...] = (),
+           service: int = 0, hold_until: datetime | None = None,
+           about_offer: str = "") -> Reply:
+    draft_why = request.draft_why if isinstance(request, Request) else ""
     capped = over_cap(policy, sent)
     if capped and not draft_why:
         draft_why = f"over the cap: {capped}"
     if draft_mode and not draft_why:
         draft_why = 'mail.mode = "draft"'
-    return Reply(kind=request.kind, language=text.language, to=request.to,
-                 to_name=request.to_name, text=text, slots=slots, draft=bool(draft_why),
-                 reason=request.reason, fired=request.fired, draft_why=draft_why)
+    return Reply(kind=kind, language=text.language, to=request.to, to_name=request.to_name,
+                 text=text, slots=slots, draft=bool(draft_why), reason=request.reason,
+                 fired=request.fired, draft_why=draft_why, service=service,
+                 hold_until=hold_until, about_offer=about_offer)
+
+
+def answer_choice(
+    choice: Choose,
+    msg: InboundMessage,
+    *,
+    policy: Policy,
+    now: datetime,
+    busy: Sequence[BusyInterval] | None,
+    templates: Templates,
+    sent: SentCounts,
+    offers: Sequence[Offer] = (),
+    booked: Sequence[Appointment] = (),
+    draft_mode: bool = False,
+) -> BookIt | Reply | ForFreelancer | WaitForCalendar:
+    """What a reply to an offer gets: the booking and its confirmation; fresh times when the
+    time chosen is taken (or none suited); one question back when it is unclear; the
+    freelancer when it is still unclear. Nothing is booked from a calendar that is not fresh."""
+    if busy is None:
+        return WaitForCalendar("choice", "waits for the calendar: it has not synced recently, "
+                                         "so nothing can be booked")
+    offer = choice.offer
+    text = strip_quoted(msg.text)
+    result = choose(text, offer, policy, busy, now, booked=booked, offers=offers)
+    common = {"language": choice.language, "client_name": msg.from_name,
+              "original_subject": msg.subject, "templates": templates}
+    if isinstance(result, Book):
+        confirmation = confirmation_reply(policy, slot=result.slot, service=offer.service,
+                                          **common)  # type: ignore[arg-type]
+        return BookIt(offer=offer, slot=result.slot, how=result.how, text=confirmation,
+                      to=choice.to, to_name=choice.to_name, also_asks=result.also_asks,
+                      reason=f"chose {result.how} of the offer")
+    if isinstance(result, LeaveIt):
+        return ForFreelancer(result.why, "choice")
+    if isinstance(result, AskWhich):
+        slots = tuple(offer.slots[n - 1] for n in result.numbers)
+        asked = unclear_reply(policy, slots=slots, numbers=result.numbers,
+                              **common)  # type: ignore[arg-type]
+        return _reply("unclear", asked, choice, policy, sent, draft_mode,
+                      about_offer=offer.offer_id)
+    intro = "taken" if isinstance(result, NotBookable) else "declined"
+    fresh = tuple(result.slots) if isinstance(result, Declined) else slots_to_offer(
+        policy, busy, now, service=offer.service, offers=offers, client=choice.to,
+        booked=booked)
+    held = hold_until(policy, now) if fresh else None
+    again = booking_reply(policy, slots=fresh, service=offer.service, hold_until=held,
+                          intro=intro, **common)  # type: ignore[arg-type]
+    return _reply("booking", again, choice, policy, sent, draft_mode, slots=fresh,
+                  service=offer.service, hold_until=held, about_offer=offer.offer_id)

@@ -117,7 +117,8 @@ def test_booking_reply_french_reads_as_written() -> None:
         f"- Massage, 60{NBSP}minutes — 95 $\n"
         f"- Massage profond, 90{NBSP}minutes — 130 $\n"
         "\n"
-        "Je peux vous proposer les créneaux suivants :\n"
+        # issue 11 item 13: with several services, which one the times are for
+        f"Je peux vous proposer les créneaux suivants pour : Massage, 60{NBSP}minutes\n"
         "\n"
         "1. mardi 1 décembre 2026, 10 h 00 – 11 h 00, heure de Toronto (HNE)\n"
         "2. mercredi 2 décembre 2026, 14 h 30 – 15 h 30, heure de Toronto (HNE)\n"
@@ -151,7 +152,7 @@ def test_booking_reply_english_reads_as_written() -> None:
         "- Massage, 60 minutes — 95 $\n"
         "- Deep tissue massage, 90 minutes — 130 $\n"
         "\n"
-        "I can offer you the following times:\n"
+        "I can offer you the following times for Massage, 60 minutes:\n"
         "\n"
         f"1. Tuesday, December 1, 2026, 10:00–11:00{NBSP}a.m., Toronto time (EST)\n"
         f"2. Wednesday, December 2, 2026, 2:30–3:30{NBSP}p.m., Toronto time (EST)\n"
@@ -444,6 +445,11 @@ def test_booking_reply_takes_no_calendar_data_but_the_slots() -> None:
         "original_subject",
         "slots",
         "templates",
+        # issue 12: which service, until when the times are held, why they are offered again:
+        # none of them is calendar data either
+        "service",
+        "hold_until",
+        "intro",
     }
     assert set(inspect.signature(Templates).parameters) == {"sources"}
 
