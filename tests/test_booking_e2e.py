@@ -181,3 +181,59 @@ def test_kill_9_at_each_step_books_once_and_confirms_with_one_message_id(
     assert confirmations and len({str(m["Message-ID"]) for m in confirmations}) == 1
     uid = str(next(iter(request_part(confirmations[0]).walk("VEVENT")))["UID"])
     assert [str(e["UID"]) for e in events(radicale, calendar_url)].count(uid) == 1
+
+
+def test_two_clients_one_slot_two_processes_no_double_booking(
+        tmp_path: Path, mail_account: object, radicale: object, calendar_url: str) -> None:
+    """Holds off, two clients offered the same times both pick the first; two `frontdesk once`
+    processes on one state run at once: one appointment, the other client gets fresh times."""
+    import subprocess
+
+    config = write_config(tmp_path / "julie", calendar_url=calendar_url, mail=mail_account,
+                          extra="")
+    config.write_text(config.read_text().replace("[booking]\n", "[booking]\nhold_hours = 0\n"))
+    assert "replied" not in run_ok(config)
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    offers = {}
+    for who in ("ann", "bea"):
+        ask(mail_account, f"{who}@client.example", "Rendez-vous",
+            "Bonjour, je voudrais un rendez-vous.")
+    run_ok(config)
+    for who in ("ann", "bea"):
+        (offers[who],) = outgoing(sink, f"{who}@client.example")
+    assert offered(offers["ann"])[0] == offered(offers["bea"])[0]
+    for who in ("ann", "bea"):
+        ask(mail_account, f"{who}@client.example", "Re: Rendez-vous", "1",
+            **{"In-Reply-To": str(offers[who]["Message-ID"])})
+    procs = [subprocess.Popen([installed(), "--config", str(config), "once"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    booked = [line for out, _ in outs for line in out.splitlines() if line.startswith("booked")]
+    assert len(booked) == 1, outs
+    winner = "ann" if "ann@" in booked[0] else "bea"
+    loser = "bea" if winner == "ann" else "ann"
+    assert "n’est malheureusement plus disponible" in text_of(
+        outgoing(sink, f"{loser}@client.example")[-1])
+    starts = [e["DTSTART"].dt for e in events(radicale, calendar_url)]
+    assert len(starts) == len(set(starts)) == 1
+
+
+def test_a_dry_run_books_nothing_and_an_expired_offer_still_books_a_free_time(
+        tmp_path: Path, mail_account: object, radicale: object, calendar_url: str) -> None:
+    config = write_config(tmp_path / "julie", calendar_url=calendar_url, mail=mail_account)
+    config.write_text(config.read_text().replace("[booking]\n", "[booking]\nhold_hours = 0\n"))
+    run_ok(config)
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    ask(mail_account, "eve@client.example", "Rendez-vous", "Bonjour, un rendez-vous svp ?")
+    run_ok(config)
+    (offer,) = outgoing(sink, "eve@client.example")
+    assert "Je vous garde" not in text_of(offer)  # holds off: nothing is said about keeping
+    ask(mail_account, "eve@client.example", "Re: Rendez-vous", "Le premier svp",
+        **{"In-Reply-To": str(offer["Message-ID"])})
+    dry = run_ok(config, "--dry-run")
+    assert "would book for eve@client.example" in dry
+    assert events(radicale, calendar_url) == [] and len(outgoing(sink, "eve@client.example")) == 1
+    assert "booked for eve@client.example" in run_ok(config)
+    assert len(events(radicale, calendar_url)) == 1
