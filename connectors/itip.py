@@ -31,8 +31,8 @@ __all__ = [
     "booking_calendars",
     "booking_message_id",
     "declined_copy",
-    "imip_request_message",
     "imip_reply_message",
+    "imip_request_message",
     "reply_calendar",
     "reply_message_id",
 ]

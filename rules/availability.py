@@ -20,11 +20,11 @@ from rules.model import DEFAULT_LANGUAGE, BusyInterval, Hours, Policy, Slot, Tim
 
 __all__ = [
     "appointments_per_day",
-    "why_not_bookable",
     "bookable_slots",
     "describe_hours",
     "inside_working_hours",
     "offer",
+    "why_not_bookable",
     "working_intervals",
 ]
 
