@@ -193,8 +193,11 @@ def choice_latency(
         wait_until(lambda count=before: len(to_client()) > count, 30, "the confirmation")
         answer = [e for e in servers.sink.messages if sender in e.rcpt_tos][-1]
         parsed = email.message_from_bytes(answer.content, policy=email.policy.default)
-        booked += any(p.get_content_type() == "text/calendar"
-                      and p.get_param("method") == "REQUEST" for p in parsed.walk())
+        confirmed = any(p.get_content_type() == "text/calendar"
+                        and p.get_param("method") == "REQUEST" for p in parsed.walk())
+        booked += confirmed
+        if not confirmed:
+            print(f"  {sender}: answered without booking: {parsed['Subject']}")
         latencies.append(answer.accepted_at - sent)
         floors.append(woke - sent)
         time.sleep(random.uniform(1.0, 1.5))

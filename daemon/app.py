@@ -301,9 +301,10 @@ class Pass:
                 self.report.notes.append(new.note)
             if new.start_at is not None and not self.dry_run:
                 self.executor.start_reading(folder, new.start_at, self.now, first=new.first)
-            for fetched in box.fetch(new.uids):
+            for fetched in box.fetch(new.uids, max_size=settings.max_message_bytes):
                 self.heartbeat()
-                self._message(inbox, folder, fetched.uid, fetched.raw, busy)
+                self._message(inbox, folder, fetched.uid, fetched.raw, busy,
+                              too_big=fetched.size if fetched.truncated else 0)
                 if self.should_stop():
                     self.report.stopped = "stopping"
                     break
@@ -327,13 +328,17 @@ class Pass:
         if not waiting:
             return
         box = self.app.connections.mailbox()
-        for fetched in box.fetch([w.uid for w in waiting]):
+        settings = self.config.mail
+        assert settings is not None
+        for fetched in box.fetch([w.uid for w in waiting], max_size=settings.max_message_bytes):
             self.heartbeat()
-            self._message(inbox, folder, fetched.uid, fetched.raw, busy, claim=False)
+            self._message(inbox, folder, fetched.uid, fetched.raw, busy, claim=False,
+                          too_big=fetched.size if fetched.truncated else 0)
 
     def _message(self, inbox: Inbox, folder: FolderState, uid: int, raw: bytes,
-                 busy: list[BusyInterval] | None, *, claim: bool = True) -> bool:
-        """Handle one message; False to stop the pass (a temporary failure)."""
+                 busy: list[BusyInterval] | None, *, claim: bool = True,
+                 too_big: int = 0) -> bool:
+        """Handle one message (`too_big`: its size, when only its header was read)."""
         self.report.seen += 1
         if claim and not self.dry_run:
             attempts = self.ledger.claim(folder.name, folder.uidvalidity, uid)
@@ -345,8 +350,9 @@ class Pass:
         for attempt in (1, 2):
             budget = Budget(MESSAGE_CPU_SECONDS, what="handling an email")
             try:
-                msg = inbox.read(raw, budget)
-                plan = inbox.plan(msg, uid, self.now, busy, budget)
+                msg = inbox.read(raw, budget, size=too_big or None)
+                plan = (inbox.too_big(msg, uid, too_big) if too_big
+                        else inbox.plan(msg, uid, self.now, busy, budget))
             except (MalformedMessage, OverBudget) as exc:
                 log.warning("message UID %d in %s set aside: %s", uid, folder.name, exc)
                 plan = inbox.unreadable(uid, folder, exc)

@@ -50,6 +50,7 @@ from rules.desk import (
     read,
     repeat_window,
 )
+from rules.mail import not_for_us
 from rules.model import Appointment, BusyInterval, InboundMessage, MailContext, Offer, Slot
 from rules.replies import Templates, clean_title, format_slot, service_name
 
@@ -144,9 +145,20 @@ class Inbox:
 
     # -- one message --
 
-    def read(self, raw: bytes, budget: Budget) -> InboundMessage:
+    def read(self, raw: bytes, budget: Budget, size: int | None = None) -> InboundMessage:
         budget.check("reading an email")
-        return parse_message(raw)
+        return parse_message(raw, size=size)
+
+    def too_big(self, msg: InboundMessage, uid: int, size: int) -> MessagePlan:
+        """A message over mail.max_message_mb: only its header was read; the freelancer sees it
+        (unless its header alone says it is nothing to answer)."""
+        limit = self.config.mail.max_message_bytes if self.config.mail else 0
+        reason = (f"too big to read ({size / 1_048_576:.1f} MB, over mail.max_message_mb = "
+                  f"{limit / 1_048_576:g}): only its header was read")
+        silent = not_for_us(msg, self.policy.freelancer.addresses)
+        if silent:
+            return self._plan(msg, uid, "", Outcome.IGNORED, f"{silent} ({reason})")
+        return self._plan(msg, uid, "", Outcome.LEFT, reason, flagged=True)
 
     def plan(self, msg: InboundMessage, uid: int, now: datetime,
              busy: Sequence[BusyInterval] | None, budget: Budget | None = None) -> MessagePlan:
@@ -165,7 +177,9 @@ class Inbox:
             offer = None
         if offer is not None and offer.state == OfferState.BOOKED:
             offer = None  # a reply after the booking: the appointment's business (issue 13)
-        reading = read(msg, self.policy, self.context(msg, now, busy), offer)
+        mail = self.config.mail
+        reading = read(msg, self.policy, self.context(msg, now, busy), offer,
+                       authserv_ids=mail.authserv_ids if mail is not None else ())
         if isinstance(reading, Ignore):
             return self._plan(msg, uid, reading.kind, Outcome.IGNORED, reading.reason)
         if isinstance(reading, ForFreelancer):

@@ -178,10 +178,10 @@ def choose(text: str, offer: Offer, policy: Policy, busy: Sequence[BusyInterval]
     open offers of every client (for fresh times)."""
     zone = policy.zone
     length = slot_length(policy, offer.service)
-    # another client's open offer holds its times: not booked for this one either
-    held = [BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}")
-            for o in _held(offers, offer.client, now) for s in o.slots]
-    taken = [*busy, *(_as_busy(a) for a in booked if a.state != "cancelled"), *held]
+    # Holds keep times out of other clients' offers; a time a client chooses is theirs if it
+    # is still free (the first whose choice is handled wins), even if a flood of requests had
+    # released it from someone else's hold.
+    taken = [*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")]
     reading = read_choice(text, offer.slots, offer.language, zone, now)
     if isinstance(reading, Picked):
         slot = offer.slots[reading.number - 1]

@@ -16,7 +16,7 @@ it out through the ledger, or, for a dry run and `explain`, only prints it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from rules.booking import (
@@ -40,6 +40,7 @@ from rules.model import (
     Offer,
     Policy,
     Slot,
+    address_key,
 )
 from rules.replies import (
     ReplyText,
@@ -49,6 +50,7 @@ from rules.replies import (
     objection_reply,
     unclear_reply,
 )
+from rules.senders import Confidence, reply_target
 from rules.when import Picked, read_choice
 
 __all__ = [
@@ -178,7 +180,7 @@ class SentCounts:
 # --- Step 1: reading ----------------------------------------------------------------------------
 
 
-def _calendar_reading(msg: InboundMessage) -> Reading | None:
+def _calendar_reading(msg: InboundMessage, sender: str) -> Reading | None:
     requests: list[tuple[str, str]] = []
     others: list[str] = []
     mismatches: list[str] = []
@@ -193,7 +195,7 @@ def _calendar_reading(msg: InboundMessage) -> Reading | None:
             requests.append((param, ics))
         others.extend(m for m in methods if m != "REQUEST" and m not in others)
     if requests:
-        return JudgeInvitations("calendar METHOD REQUEST", tuple(requests), msg.from_address)
+        return JudgeInvitations("calendar METHOD REQUEST", tuple(requests), sender)
     if mismatches:
         return ForFreelancer("calendar part disagrees with itself: " + "; ".join(mismatches))
     if others:
@@ -202,10 +204,12 @@ def _calendar_reading(msg: InboundMessage) -> Reading | None:
 
 
 def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None,
-         offer: Offer | None = None) -> Reading:
+         offer: Offer | None = None, authserv_ids: Sequence[str] = ()) -> Reading:
     """What the email is, and who may be answered. `context` is what the daemon knows around
     it (the thread, the sender, their appointments); without it the sender is a stranger.
-    `offer` is the client's open offer this email may answer (its thread, or their latest)."""
+    `offer` is the client's open offer this email may answer (its thread, or their latest).
+    `authserv_ids`: the freelancer's receiving servers whose Authentication-Results count
+    (rules.senders: who may be answered)."""
     context = context or MailContext()
     selves = policy.freelancer.addresses
     reason = not_for_us(msg, selves)
@@ -218,16 +222,24 @@ def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None
     for address in senders:
         if matches_pattern(address, policy.clients.review):
             return ForFreelancer(f"{address} matches clients.review")
-    calendar = _calendar_reading(msg)
+    target = reply_target(msg, authserv_ids)
+    if target.confidence is Confidence.FORGED:
+        return Ignore(f"the sender is forged: {target.reason}")
+    calendar = _calendar_reading(msg, target.address or "")
     if calendar is not None:
         return calendar
     reading = read_intent(msg, context, policy)
     said = "; ".join(reading.signals[:6])
     how = f"{reading.intent} ({reading.confidence:.2f})"
     if offer is not None and _chooses(reading.intent, msg, offer, policy):
-        to = msg.reply_to or msg.from_address
-        return Choose(offer=offer, language=reading.language or offer.language, to=to,
-                      to_name=msg.from_name if to == msg.from_address else "",
+        if target.address is None or address_key(target.address) != address_key(offer.client):
+            # only the client the times were offered to books them, and only when their
+            # address is vouched for (no one books in someone else's name)
+            return ForFreelancer(f"chooses a time of an offer made to {offer.client}, but "
+                                 f"{target.reason}", "choice")
+        return Choose(offer=offer, language=reading.language or offer.language,
+                      to=target.address,
+                      to_name=msg.from_name if target.address == msg.from_address else "",
                       fired=reading.signals, reason=f"a reply to the offer {offer.offer_id}")
     if reading.intent == "none":
         return Ignore(f"nothing to answer: {said or 'no request'}", "none")
@@ -237,8 +249,14 @@ def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None
         return ForFreelancer(f"looks like a {reading.intent} message, but its headers needed "
                              "repair", reading.intent)
     what = "a price objection" if reading.intent == "objection" else "a booking request"
-    to = msg.reply_to or msg.from_address
-    draft_why = "" if reading.band == "act" else f"not sure enough ({how})"
+    if target.address is None:
+        # nothing vouches for the sender: a reply only as a draft to its From, for the
+        # freelancer to judge (an outsider cannot aim frontdesk at a third party)
+        to = msg.from_address
+        draft_why = f"the sender is not verified ({target.reason})"
+    else:
+        to = target.address
+        draft_why = "" if reading.band == "act" else f"not sure enough ({how})"
     return Request(kind=reading.intent, language=reading.language, to=to,
                    to_name=msg.from_name if to == msg.from_address else "",
                    fired=reading.signals,
@@ -381,6 +399,9 @@ def answer_choice(
         return _reply("unclear", asked, choice, policy, sent, draft_mode,
                       about_offer=offer.offer_id)
     intro = "taken" if isinstance(result, NotBookable) else "declined"
+    why = (f"the time chosen cannot be booked: {result.why}" if isinstance(result, NotBookable)
+           else result.why)
+    choice = replace(choice, reason=f"{choice.reason}: {why}")
     fresh = tuple(result.slots) if isinstance(result, Declined) else slots_to_offer(
         policy, busy, now, service=offer.service, offers=offers, client=choice.to,
         booked=booked)
