@@ -34,6 +34,7 @@ from daemon.config import Config
 from daemon.connections import Connections, explain_mail_error
 from daemon.errors import EX_CONFIG, CalendarUnavailable, MailUnavailable, UserError
 from daemon.executor import DONE, RETRY, BookingConflict, Executor
+from daemon.faults import crash_point
 from daemon.guard import Guard, describe
 from daemon.inbox import MAX_ATTEMPTS, MESSAGE_CPU_SECONDS, Inbox
 from daemon.inbox import describe as describe_message
@@ -347,6 +348,7 @@ class Pass:
                     f"frontdesk stopped {MAX_ATTEMPTS} times while handling it"))
                 plan = _set_aside(plan)
                 return self._carry_out(plan, folder, busy)
+            crash_point("while-handling")  # tests: a message that stops frontdesk
         for attempt in (1, 2):
             budget = Budget(MESSAGE_CPU_SECONDS, what="handling an email")
             try:

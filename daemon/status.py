@@ -115,7 +115,9 @@ def status_lines(config: Config) -> Iterator[str]:
         if drafts:
             yield (f"drafted today:    {len(drafts)} (in your Drafts folder until you send or "
                    "delete them)")
-            capped = [d for d in drafts if "over the cap" in d.detail]
+            capped = [m for m in ledger.messages_with([Outcome.DRAFTED], midnight(config),
+                                                      limit=1000)
+                      if "over the cap" in m.reason]
             if capped:
                 yield (f"OVER THE CAP:     {len(capped)} replies were drafted instead of sent "
                        "(limits.per_hour / limits.per_day)")
