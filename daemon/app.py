@@ -66,6 +66,7 @@ class PassReport:
 
     declined: int = 0
     booked: int = 0
+    changed: int = 0  # appointments cancelled or moved, clients' calendar answers recorded
     reviewed: int = 0
     replied: int = 0
     drafted: int = 0
@@ -83,8 +84,8 @@ class PassReport:
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("declined", "booked", "reviewed", "replied",
-                                               "drafted",
+        return {k: getattr(self, k) for k in ("declined", "booked", "changed", "reviewed",
+                                               "replied", "drafted",
                                                "ignored", "left", "waiting", "failed", "seen")}
 
 
@@ -253,6 +254,7 @@ class Pass:
             if not self.dry_run:
                 self.executor.resume_invitations(self.now, busy)
                 self.executor.resume_bookings()
+                self.executor.resume_changes()
             marks: list[tuple[str, str, str]] = []
             for stored, plans in self.guard.plan_calendar(self.now, busy):
                 self.heartbeat()
@@ -405,6 +407,8 @@ class Pass:
             return
         if outcome is Outcome.BOOKED:
             report.booked += 1
+        elif outcome is Outcome.CHANGED:
+            report.changed += 1
         elif outcome is Outcome.REPLIED:
             report.replied += 1
         elif outcome is Outcome.DRAFTED:

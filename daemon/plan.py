@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from daemon.ledger import InvitationDecision, Outcome
+from daemon.ledger import Change, InvitationDecision, Outcome
 from rules.invitations import Decline
 from rules.model import Appointment, CalendarItem, Offer, Slot
 
@@ -62,6 +62,18 @@ class CreateEvent:
     also_asks: bool = False  # the client asked something too: left for the freelancer
 
 
+@dataclass(frozen=True)
+class ChangeEvent:
+    """Change an appointment frontdesk booked (cancel, move, the client's PARTSTAT, a flag for
+    the freelancer): recorded with its email, then the calendar (If-Match), then the email, so
+    neither happens without the other."""
+
+    change: Change
+    mail: SendMail | None = None
+    flag: str = ""  # why the appointment is flagged for the freelancer ("" for no)
+    what: str = ""  # in words, for `explain` and the log
+
+
 # --- Plans ----------------------------------------------------------------------------------------
 
 
@@ -105,3 +117,5 @@ class MessagePlan:
     offer: Offer | None = None  # the offer a booking reply makes (recorded with it)
     asked_offer: str = ""  # the offer whose client was asked which time they meant
     booking: CreateEvent | None = None
+    changes: tuple[ChangeEvent, ...] = ()  # appointments changed (a cancellation, a move...)
+    conversation: str = ""  # the Message-ID the email's thread started with (the limits)

@@ -138,6 +138,17 @@ def status_lines(config: Config) -> Iterator[str]:
                    f"{len(upcoming)} upcoming")
             for appointment in upcoming[:5]:
                 yield (f"  {_local(appointment.start, config)} {appointment.client}")
+        cancelled = ledger.appointments_changed_since(midnight(config),
+                                                      AppointmentState.CANCELLED)
+        if cancelled:
+            yield f"cancelled today:  {len(cancelled)} by clients, in time"
+        flagged_appointments = [a for a in ledger.appointments(after=now, zone=tz)
+                                if a.flagged and a.state != AppointmentState.CANCELLED]
+        if flagged_appointments:
+            yield "appointments for you to decide:"
+            for appointment in flagged_appointments[:10]:
+                yield (f"  {_local(appointment.start, config)} {appointment.client}: "
+                       f"{appointment.flagged}")
         waiting = ledger.waiting_count()
         if waiting:
             yield (f"waiting:          {plural(waiting, 'email waits', 'emails wait')} for the "

@@ -9,7 +9,7 @@ from before the gap, an ambiguous one is the first occurrence) and then converte
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -334,16 +334,20 @@ def offer(
     duration: timedelta | None = None,
     horizon_days: int | None = None,
     count: int | None = None,
+    keep: Callable[[Slot], bool] | None = None,
 ) -> list[Slot]:
     """The slots to propose: at most `count` bookable slots, one buffer apart, in time order.
 
     With `cluster`, slots touching an appointment come first, then slots on dates that already
     have one, then the rest, earliest first within each; otherwise earliest first. No date gets
-    more slots than it has room for under max_per_day.
+    more slots than it has room for under max_per_day. `keep`: only the slots it keeps are
+    candidates (what a client wishes for: "Thursday at 10").
     """
     plan = _plan(policy, busy, now, duration, horizon_days)
     wanted = policy.booking.slots_offered if count is None else count
     buffer = plan.buffer
+    candidates = plan.slots if keep is None else [
+        c for c in plan.slots if keep(_slot(c, policy.zone))]
 
     def rank(c: _Candidate) -> tuple[int, datetime]:
         if c.start - buffer in plan.appointment_ends or c.end + buffer in plan.appointment_starts:
@@ -352,7 +356,7 @@ def offer(
             return (1, c.start)
         return (2, c.start)
 
-    ordered = sorted(plan.slots, key=rank) if policy.booking.cluster else plan.slots
+    ordered = sorted(candidates, key=rank) if policy.booking.cluster else candidates
     chosen: list[_Candidate] = []
     used: dict[date, int] = {}
     for c in ordered:

@@ -26,7 +26,7 @@ from rules.availability import offer as offer_slots
 from rules.availability import why_not_bookable
 from rules.mail import fold
 from rules.model import Appointment, BusyInterval, Offer, Policy, Slot, address_key
-from rules.when import Ambiguous, Asked, NoChoice, Picked, fitting, read_choice
+from rules.when import Ambiguous, Asked, NoChoice, Picked, Wish, fits, fitting, read_choice
 
 __all__ = [
     "AskWhich",
@@ -38,6 +38,7 @@ __all__ = [
     "hold_until",
     "service_for",
     "slot_length",
+    "slots_for_wish",
     "slots_to_offer",
 ]
 
@@ -96,13 +97,50 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
     wanted = policy.booking.slots_offered
     taken = [*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")]
     held = _held(offers, client, now)
-    while True:
-        holds = [BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}") for o in held
-                 for s in o.slots]
-        found = offer_slots(policy, [*taken, *holds], now, duration=length)
-        if len(found) >= wanted or not held:
-            return tuple(found)
-        held = held[1:]  # the oldest hold is offered again
+
+    def without_oldest(released: int) -> list[Slot]:
+        holds = [BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}")
+                 for o in held[released:] for s in o.slots]
+        return offer_slots(policy, [*taken, *holds], now, duration=length)
+
+    found = without_oldest(0)
+    if len(found) >= wanted or not held:
+        return tuple(found)
+    # Release the fewest oldest holds that leave enough times. Releasing more never leaves
+    # fewer, so the least number is found by bisection: a flooded inbox with hundreds of open
+    # offers costs a handful of searches, not one per offer.
+    low, high = 0, len(held)  # too few with `low` released; enough (or all) with `high`
+    best = without_oldest(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        tried = without_oldest(middle)
+        if len(tried) >= wanted:
+            high, best = middle, tried
+        else:
+            low = middle
+    return tuple(best)
+
+
+def slots_for_wish(policy: Policy, busy: Sequence[BusyInterval], now: datetime,
+                   wish: Wish | None, *, service: int, offers: Sequence[Offer], client: str,
+                   booked: Sequence[Appointment] = ()) -> tuple[Slot, ...]:
+    """The slots to offer a client who said what they wish for ("Thursday afternoon"): those
+    of the usual offer that fit it, else the first that fit further on, else the usual offer."""
+    fresh = slots_to_offer(policy, busy, now, service=service, offers=offers, client=client,
+                           booked=booked)
+    if wish is None or wish.is_empty:
+        return fresh
+    zone = policy.zone
+    fitting_slots = fitting(list(fresh), wish, zone)
+    if not fitting_slots:
+        # every bookable time that fits the wish is a candidate, held ones aside
+        taken = [*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")]
+        holds = [BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}")
+                 for o in _held(offers, client, now) for s in o.slots]
+        length = slot_length(policy, service)
+        fitting_slots = offer_slots(policy, [*taken, *holds], now, duration=length,
+                                    keep=lambda slot: fits(slot, wish, zone))
+    return tuple(fitting_slots) or fresh
 
 
 def hold_until(policy: Policy, now: datetime) -> datetime | None:
@@ -196,17 +234,10 @@ def choose(text: str, offer: Offer, policy: Policy, busy: Sequence[BusyInterval]
         return AskWhich(reading.numbers, "it could be " + " or ".join(map(str, reading.numbers)))
     if isinstance(reading, Asked) or (isinstance(reading, NoChoice)
                                       and reading.reason == "declined"):
-        wish = reading.wish if isinstance(reading, Asked) else None
-        fresh = slots_to_offer(policy, busy, now, service=offer.service, offers=offers,
+        fresh = slots_for_wish(policy, busy, now, reading.wish if isinstance(reading, Asked)
+                               else None, service=offer.service, offers=offers,
                                client=offer.client, booked=booked)
-        if wish is not None and not wish.is_empty:
-            fitting_slots = fitting(list(fresh), wish, zone)
-            if not fitting_slots:
-                wider = offer_slots(policy, taken, now, duration=length,
-                                    count=4 * policy.booking.slots_offered)
-                fitting_slots = fitting(wider, wish, zone)[: policy.booking.slots_offered]
-            fresh = tuple(fitting_slots) or fresh
-        return Declined(tuple(fresh), "none of the offered times suits the client")
+        return Declined(fresh, "none of the offered times suits the client")
     if offer.asked:
         return LeaveIt("the client's answer is still unclear after one question")
     return AskWhich(tuple(range(1, len(offer.slots) + 1)), "no time could be read in the reply")

@@ -163,7 +163,8 @@ class Limits:
 
     per_hour: int = 30  # all automatic mail, replies and declines together
     per_day: int = 200
-    per_sender_per_day: int = 3  # automatic messages of any kind to one sender in 24 h
+    per_sender_per_day: int = 3  # conversations one sender gets automatic replies in, in 24 h
+    per_conversation_per_day: int = 8  # automatic replies in one conversation in 24 h (a loop)
     repeat_days: int = 1  # the same kind of reply to the same sender again after this; 0: always
     declines_per_organizer_per_day: int = 10  # counted apart from replies
 
@@ -354,6 +355,7 @@ class Offer:
     state: str = "open"
     asked: int = 0
     thread: tuple[str, ...] = ()  # Message-IDs of the conversation (without angle brackets)
+    moves: str = ""  # the UID of the appointment these times would replace (a reschedule)
 
 
 @dataclass(frozen=True)
@@ -370,3 +372,22 @@ class Appointment:
     offer_id: str = ""
     language: str = DEFAULT_LANGUAGE
     sequence: int = 0
+    partstat: str = "NEEDS-ACTION"  # the client's answer from their calendar app
+    flagged: str = ""  # why the freelancer should look at it ("" for no)
+    thread: tuple[str, ...] = ()  # Message-IDs of its conversation (without angle brackets)
+
+
+@dataclass(frozen=True)
+class CalendarAnswer:
+    """A client's calendar app answering an appointment (iTIP REPLY or COUNTER, RFC 5546 §3.2.3
+    and §3.2.7), as the connector reads it: who answered, what, and for COUNTER the proposed
+    times."""
+
+    method: str  # "REPLY" | "COUNTER" | ...
+    uid: str
+    attendee: str  # the address that answered, lower-cased; "" when none
+    partstat: str  # ACCEPTED, TENTATIVE, DECLINED, ... ("" when none)
+    sequence: int = 0
+    start: datetime | None = None  # COUNTER: the time proposed
+    end: datetime | None = None
+    comment: str = ""

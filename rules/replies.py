@@ -68,7 +68,8 @@ from rules.model import (
 )
 
 SHIPPED_TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
-KINDS: Final = ("booking", "objection", "decline", "confirmation", "unclear")
+KINDS: Final = ("booking", "objection", "decline", "confirmation", "unclear", "how_i_work",
+                 "cancelled", "late", "which", "unpaid")
 TEMPLATE_NAMES: Final = tuple(f"{k}.{lang}.txt.j2" for k in KINDS for lang in LANGUAGES)
 
 # The longest client name we repeat back: a name is a greeting, not a place for a message.
@@ -339,7 +340,24 @@ def _context(
         "service_for": "",
         "hold_until": "",
         "intro": "",
+        "current": "",
+        "previous": "",
+        "how_i_work": "",
+        "notice_hours": _hours(terms.cancellation_notice_hours),
     }
+
+
+def _hours(value: float) -> str:
+    return f"{value:g}"
+
+
+def how_i_work(policy: Policy, language: str, templates: Templates) -> str:
+    """The "how I work" block a client gets once, in the first reply: hours, payment,
+    cancellation, how to reach the freelancer."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, "", ())
+    context["hours"] = describe_hours(policy.hours, lang)
+    return _render("how_i_work", lang, context, templates).strip("\n")
 
 
 def _service_fields(service: Service, language: str, loc: Locale) -> dict[str, object]:
@@ -388,10 +406,14 @@ def booking_reply(
     service: int = 0,
     hold_until: datetime | None = None,
     intro: str = "",
+    current: Slot | None = None,
+    first_contact: bool = False,
 ) -> ReplyText:
     """The reply to a booking request: services and prices, the offered slots (for `service`,
     named when there are several), until when they are held, the terms. `intro` is "taken"
-    when the time the client chose is no longer free, "declined" when none suited them.
+    when the time the client chose is no longer free, "declined" when none suited them, "move"
+    when the times would replace the appointment `current`. A first contact gets the "how I
+    work" block.
 
     Raises jinja2.TemplateError when a freelancer's template is broken (template_problems says
     so at start-up).
@@ -403,6 +425,10 @@ def booking_reply(
     if hold_until is not None:
         context["hold_until"] = format_moment(hold_until, lang, policy.zone)
     context["intro"] = intro
+    if current is not None:
+        context["current"] = format_slot(current, lang, policy.zone)
+    if first_contact:
+        context["how_i_work"] = how_i_work(policy, lang, templates)
     body = _render("booking", lang, context, templates)
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
@@ -416,11 +442,15 @@ def confirmation_reply(
     slot: Slot,
     service: int,
     templates: Templates,
+    previous: Slot | None = None,
 ) -> ReplyText:
-    """The confirmation of a booked appointment, with the terms and how to cancel."""
+    """The confirmation of a booked appointment, with the terms and how to cancel; of a move
+    when `previous` is the time it was moved from."""
     lang = reply_language(language, policy.freelancer)
     context = _context(policy, lang, client_name, (slot,))
     context["when"] = format_slot(slot, lang, policy.zone)
+    if previous is not None:
+        context["previous"] = format_slot(previous, lang, policy.zone)
     context["service"] = service_name(policy, service, lang)
     context["price"] = (policy.services[service].price
                         if 0 <= service < len(policy.services) else "")
@@ -453,11 +483,89 @@ def objection_reply(
     client_name: str,
     original_subject: str,
     templates: Templates,
+    first_contact: bool = False,
 ) -> ReplyText:
     """The reply to a client who finds the price too high: the same prices, and terms.options."""
     lang = reply_language(language, policy.freelancer)
     context = _context(policy, lang, client_name, ())
+    if first_contact:
+        context["how_i_work"] = how_i_work(policy, lang, templates)
     body = _render("objection", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def unpaid_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    templates: Templates,
+) -> ReplyText:
+    """The answer to a client on clients.unpaid: the balance first, with the payment terms; no
+    times."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    body = _render("unpaid", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def cancelled_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slot: Slot,
+    service: int,
+    templates: Templates,
+) -> ReplyText:
+    """The confirmation of a cancellation made in time."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    context["when"] = format_slot(slot, lang, policy.zone)
+    context["service"] = service_name(policy, service, lang)
+    body = _render("cancelled", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def late_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slot: Slot,
+    change: str,
+    hours_left: float,
+    templates: Templates,
+) -> ReplyText:
+    """The answer to a cancellation or a move asked too late: the freelancer's rule, the
+    appointment kept, the freelancer decides. `change` is "cancel" or "move"."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    context.update(when=format_slot(slot, lang, policy.zone), change=change,
+                   hours_left=f"{max(hours_left, 0):.0f}")
+    body = _render("late", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def which_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slots: Sequence[Slot],
+    change: str,
+    templates: Templates,
+) -> ReplyText:
+    """Asking which of their appointments (`slots`, numbered from 1) the client means."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    context.update(appointments=[format_slot(s, lang, policy.zone) for s in slots],
+                   change=change)
+    body = _render("which", lang, context, templates)
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
@@ -561,6 +669,11 @@ def template_problems(templates: Templates, policy: Policy | None = None) -> lis
         "decline": (_sample_slots(sample), ()),
         "confirmation": (_sample_slots(sample)[:1],),
         "unclear": (_sample_slots(sample),),
+        "how_i_work": ((),),
+        "cancelled": ((),),
+        "late": ((),),
+        "which": ((),),
+        "unpaid": ((),),
     }
     for kind in KINDS:
         for language in LANGUAGES:
@@ -580,6 +693,14 @@ def template_problems(templates: Templates, policy: Policy | None = None) -> lis
                     elif kind == "unclear":
                         context = _context(sample, language, client_name, slots)
                         context["numbers"] = list(range(1, len(slots) + 1))
+                    elif kind in ("cancelled", "late", "which"):
+                        context = _context(sample, language, client_name, slots)
+                        when = format_slot(_sample_slots(sample)[0], language, sample.zone)
+                        context.update(when=when, service=service_name(sample, 0, language),
+                                       change="cancel", hours_left="3", appointments=[when])
+                    elif kind == "how_i_work":
+                        context = _context(sample, language, client_name, slots)
+                        context["hours"] = describe_hours(sample.hours, language)
                     else:
                         context = _context(sample, language, client_name, slots)
                     problem = _check_one(env, name, sample, language, context, slots)

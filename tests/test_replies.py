@@ -33,8 +33,10 @@ SHIPPED = load_templates()
 
 def booking_reply(policy: Policy, *, template_dir: Path | None = None,
                   **kwargs: object) -> ReplyText:
-    """The booking reply with the shipped templates, or with a folder of overrides."""
+    """The booking reply with the shipped templates, or with a folder of overrides; a first
+    contact's unless said otherwise (issue 13: it carries the "how I work" block)."""
     templates = load_templates(template_dir) if template_dir else SHIPPED
+    kwargs.setdefault("first_contact", True)
     return render_booking(policy, templates=templates, **kwargs)  # type: ignore[arg-type]
 
 
@@ -125,9 +127,11 @@ def test_booking_reply_french_reads_as_written() -> None:
         "\n"
         "Pour réserver, répondez simplement avec le numéro du créneau qui vous convient.\n"
         "\n"
-        "Paiement : Virement Interac ou comptant.\n"
-        "Annulation : Annulation gratuite jusqu’à 24 h avant.\n"
-        "Pour me joindre : 514 555-0100\n"
+        "Ma façon de travailler :\n"
+        "- Paiement : Virement Interac ou comptant.\n"
+        "- Annulation : Annulation gratuite jusqu’à 24 h avant.\n"
+        "- Pour me joindre : 514 555-0100\n"
+        "- Pour annuler ou déplacer un rendez-vous, répondez à sa confirmation.\n"
         "\n"
         "Au plaisir,\n"
         "Julie Gagnon\n"
@@ -159,9 +163,11 @@ def test_booking_reply_english_reads_as_written() -> None:
         "\n"
         "To book, simply reply with the number of the time that suits you.\n"
         "\n"
-        "Payment: Interac e-Transfer or cash.\n"
-        "Cancellation: Free up to 24 h before.\n"
-        "Contact: 514 555-0100\n"
+        "How I work:\n"
+        "- Payment: Interac e-Transfer or cash.\n"
+        "- Cancellation: Free up to 24 h before.\n"
+        "- Contact: 514 555-0100\n"
+        "- To cancel or move an appointment, reply to its confirmation.\n"
         "\n"
         "Best regards,\n"
         "Julie Gagnon\n"
@@ -290,7 +296,7 @@ def test_objection_reply_without_options_still_restates_the_price(language: str)
 def test_single_string_terms_are_used_in_every_language() -> None:
     terms = Terms(payment=Localized({"*": "Interac"}), options=Localized({"*": "Forfait 5 x 85 $"}))
     policy = make_policy(terms=terms)
-    for language, label in (("fr", "Paiement : Interac"), ("en", "Payment: Interac")):
+    for language, label in (("fr", "- Paiement : Interac"), ("en", "- Payment: Interac")):
         body = booking_reply(
             policy, language=language, client_name="", original_subject="", slots=TWO_SLOTS
         ).body
@@ -327,7 +333,7 @@ def test_term_missing_in_a_language_falls_back_to_the_freelancer_language() -> N
     en = booking_reply(
         make_policy(terms=terms), language="en", client_name="", original_subject="", slots=()
     )
-    assert "Payment: Comptant seulement." in en.body.splitlines()
+    assert "- Payment: Comptant seulement." in en.body.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -450,6 +456,10 @@ def test_booking_reply_takes_no_calendar_data_but_the_slots() -> None:
         "service",
         "hold_until",
         "intro",
+        # issue 13: the appointment being moved (its own time, the client's already) and
+        # whether the client gets the "how I work" block
+        "current",
+        "first_contact",
     }
     assert set(inspect.signature(Templates).parameters) == {"sources"}
 

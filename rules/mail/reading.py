@@ -44,6 +44,10 @@ from rules.model import InboundMessage, MailContext, Policy
 INTENTS = ("booking", "objection", "choice", "cancellation", "reschedule", "question", "none")
 BANDS = ("act", "draft", "leave")
 ANSWERED = frozenset({"booking", "objection"})  # intents frontdesk has an automatic reply for
+# Intents about an appointment already booked: acted on when sure (the desk then checks whose
+# appointment it is and the notice rule); the least confidence to act when the weights say none.
+CHANGES = frozenset({"cancellation", "reschedule"})
+CHANGE_ACT = 0.6
 # Intents a message answering frontdesk's own reply may carry (a new booking only when the
 # client asks for other times).
 THREAD_INTENTS = frozenset({"choice", "objection", "question", "cancellation", "reschedule"})
@@ -270,9 +274,17 @@ def _band(
     context: MailContext,
     probs: dict[str, float],
 ) -> tuple[str, str]:
+    if intent in CHANGES:
+        # the desk acts on it only for the sender's own appointment, under the notice rule
+        if context.relation == "personal":
+            return "leave", "band: leave (a personal correspondent is never answered automatically)"
+        act = model.act.get(intent, CHANGE_ACT)
+        if confidence >= act:
+            return "act", f"band: act ({confidence:.2f} >= {act:.2f})"
+        return "leave", f"band: leave ({confidence:.2f} < {act:.2f}: not sure enough)"
     if intent not in ANSWERED:
-        if intent in ("choice", "cancellation", "reschedule"):
-            return "leave", f"band: leave, flagged {intent} (no automatic answer yet)"
+        if intent == "choice":
+            return "leave", f"band: leave, flagged {intent} (read with the offer it answers)"
         return "leave", f"band: leave ({intent}: nothing frontdesk answers by itself)"
     if context.relation == "personal":
         return "leave", "band: leave (a personal correspondent is never answered automatically)"
