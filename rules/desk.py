@@ -26,6 +26,7 @@ from rules.appointments import (
     move_slots,
     move_wish,
     notice,
+    plainly_asks,
     which,
 )
 from rules.availability import why_not_bookable
@@ -356,6 +357,11 @@ def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None
         if reading.band != "act" and not asked_which:
             return ForFreelancer(f"{how}, not sure enough to change an appointment: {said}",
                                  kind)
+        if not asked_which and not plainly_asks(f"{strip_quoted(msg.text)}\n{msg.subject}",
+                                                change):
+            # a question about the rule, a denial, someone else's appointment: a person reads it
+            return ForFreelancer(f"{how}, but it does not plainly ask to {change} an "
+                                 "appointment: left for you", kind)
         return AboutAppointment(change=change, language=reading.language, to=target.address,
                                 to_name=msg.from_name if target.address == msg.from_address
                                 else "", fired=reading.signals,
