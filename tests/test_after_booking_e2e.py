@@ -401,3 +401,29 @@ def test_a_dry_run_and_explain_say_what_a_cancellation_would_do(
     assert str(stored(radicale, calendar_url, uid)["STATUS"]) == "CONFIRMED"
     assert len(outgoing(sink, who)) == sent
     assert "cancelled the appointment" in run_ok(config)
+
+
+def test_one_conversation_in_a_day_gets_every_answer_under_a_strict_sender_limit(
+        tmp_path: Path, mail_account: object, radicale: object, calendar_url: str) -> None:
+    """limits.per_sender_per_day counts conversations: request, choice, a question and a
+    cancellation in one thread all get their answer even at 1 a day; a second new
+    conversation the same day does not."""
+    config = configure(tmp_path, calendar_url, mail_account)
+    config.write_text(config.read_text() + "\n[limits]\nper_sender_per_day = 1\n")
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    who = "eli@client.example"
+    confirmation, uid, first = book(config, mail_account, who, "Hello, can I book a session?",
+                                    subject="Session")
+    ask(mail_account, who, "Re: Session", "Great, thanks. Is there parking nearby?",
+        **threaded(confirmation, first))
+    assert "left for you" in run_ok(config)
+    ask(mail_account, who, "Re: Session", "Sorry, I have to cancel my appointment after all.",
+        **threaded(confirmation, first))
+    assert "cancelled the appointment" in run_ok(config)
+    assert str(stored(radicale, calendar_url, uid)["STATUS"]) == "CANCELLED"
+    answered = len(outgoing(sink, who))
+    assert answered == 3  # the offer, the confirmation, the cancellation
+    ask(mail_account, who, "Another question", "Hello, can I book a second session next week?")
+    assert "replied" not in run_ok(config)
+    assert len(outgoing(sink, who)) == answered
+    assert "limits.per_sender_per_day" in run(installed(), config, "status").stdout
