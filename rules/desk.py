@@ -67,7 +67,7 @@ from rules.replies import (
     which_reply,
 )
 from rules.senders import Confidence, reply_target
-from rules.when import Ambiguous, Picked, read_choice
+from rules.when import Ambiguous, Picked, Wish, read_choice
 
 __all__ = [
     "AboutAppointment",
@@ -688,7 +688,8 @@ def _change(about: AboutAppointment, appointment: Appointment, msg: InboundMessa
             policy: Policy, now: datetime, busy: Sequence[BusyInterval] | None,
             templates: Templates, sent: SentCounts, offers: Sequence[Offer],
             booked: Sequence[Appointment], draft_mode: bool, text: str,
-            partstat: str = "") -> ChangeIt | Reply | ForFreelancer | WaitForCalendar | Ignore:
+            partstat: str = "", wish: Wish | None = None,
+            ) -> ChangeIt | Reply | ForFreelancer | WaitForCalendar | Ignore:
     kind = "cancellation" if about.change == "cancel" else "reschedule"
     slot = Slot(appointment.start, appointment.end)
     common = {"language": about.language, "client_name": msg.from_name,
@@ -735,7 +736,8 @@ def _change(about: AboutAppointment, appointment: Appointment, msg: InboundMessa
     if limited:
         return ForFreelancer(f"asks to move the appointment of {when}; not answered: {limited}",
                              kind)
-    wish = move_wish(text, appointment, about.language, policy, now)
+    if wish is None:
+        wish = move_wish(text, appointment, about.language, policy, now)
     slots = move_slots(policy, busy, now, appointment, wish, offers=offers, booked=booked)
     held = hold_until(policy, now) if slots else None
     reply = booking_reply(policy, slots=slots, service=appointment.service, hold_until=held,
@@ -806,5 +808,8 @@ def answer_calendar(
                             to_name=about.to_name, slot=proposed,
                             reason=f"{what.reason}: the time proposed is free, the "
                                    "appointment is moved")
-    return _change(about, appointment, msg, partstat=what.partstat,
+    # a time proposed but not free: times on that day first
+    near = None if proposed is None else Wish(dates=(proposed.start.astimezone(policy.zone)
+                                                     .date(),))
+    return _change(about, appointment, msg, partstat=what.partstat, wish=near,
                    **common)  # type: ignore[arg-type]

@@ -356,3 +356,27 @@ def test_a_question_about_the_rule_is_left_for_the_freelancer() -> None:
     assert isinstance(result, ForFreelancer), result
     plain = read(message("Bonjour, je dois annuler mon rendez-vous de jeudi."), POLICY, context)
     assert isinstance(plain, AboutAppointment) and plain.change == "cancel"
+
+
+def test_a_counter_to_a_taken_time_gets_times_on_that_day() -> None:
+    from rules.desk import CalendarAnswers, answer_calendar
+    from rules.model import BusyInterval
+
+    booked = appointment(2)  # Thursday Dec 3, 10:00
+    monday = (NOW + timedelta(days=6)).replace(hour=10, minute=0)  # Monday Dec 7
+    taken = [BusyInterval(monday, monday + timedelta(hours=1), uid="other")]
+    counter = CalendarAnswer(method="COUNTER", uid="a1", attendee=CLIENT, partstat="DECLINED",
+                             start=monday, end=monday + timedelta(hours=1))
+    result = answer_calendar(counter, booked, CalendarAnswers("r", (), CLIENT), message(""),
+                             policy=POLICY, now=NOW, busy=taken, templates=TEMPLATES,
+                             sent=SentCounts(), booked=[booked])
+    assert isinstance(result, Reply) and result.moves == "a1", result
+    assert result.slots and all(s.start.date() == monday.date() for s in result.slots)
+    assert monday not in {s.start for s in result.slots}
+    free = replace(counter, start=monday + timedelta(hours=4), end=None)
+    moved = answer_calendar(free, booked, CalendarAnswers("r", (), CLIENT), message(""),
+                            policy=POLICY, now=NOW, busy=taken, templates=TEMPLATES,
+                            sent=SentCounts(), booked=[booked])
+    assert isinstance(moved, ChangeIt) and moved.slot is not None
+    assert moved.slot.start == monday + timedelta(hours=4)
+    assert moved.slot.end - moved.slot.start == timedelta(hours=1)
