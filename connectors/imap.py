@@ -30,8 +30,11 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import _parse_untagged_response
 
+from connectors.mailparse import MalformedMessage, parse_message
 from connectors.net import SECURITIES, connection_reason, fallback_reason
 from connectors.net import one_line as _one_line
+from rules.mail.etiquette import auto_submitted_value
+from rules.model import InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,11 @@ _HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 MAX_MESSAGE_SIZE: Final = 25 * 1024 * 1024  # a bigger message is read as its header only
 MAX_BATCH_BYTES: Final = 32 * 1024 * 1024  # message bytes asked for in one FETCH, at most
 MAX_HEADER_BYTES: Final = 256 * 1024  # of an oversized message's header (a real one is < 64 KB)
+MAX_SENT_SCAN: Final = 2_000  # messages one recipients_after reads at most: the newest
+MAX_RECIPIENT_BYTES: Final = 32 * 1024  # of one message's To, Cc and Bcc (~700 addresses)
+_MARK_BYTES: Final = 4 * 1024  # of its Auto-Submitted and Message-ID (a real pair is < 200)
+_RECIPIENT_FIELDS: Final = f"BODY.PEEK[HEADER.FIELDS (TO CC BCC)]<0.{MAX_RECIPIENT_BYTES}>"
+_MARK_FIELDS: Final = f"BODY.PEEK[HEADER.FIELDS (AUTO-SUBMITTED MESSAGE-ID)]<0.{_MARK_BYTES}>"
 
 
 class MailError(Exception):
@@ -80,6 +88,27 @@ class Fetched:
     internaldate: datetime | None  # aware, as the server recorded it
     size: int = 0  # RFC822.SIZE: the whole message, as the server counts it (RFC 3501: CRLF)
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """Who one message was written to, and whether a program wrote it."""
+
+    uid: int
+    message_id: str  # with its angle brackets; "" when it has none
+    recipients: tuple[str, ...]  # To, Cc and Bcc, decoded and canonical as a From address is
+    machine: bool  # Auto-Submitted present and not "no" (RFC 3834 §5)
+
+
+@dataclass(frozen=True)
+class SentScan:
+    """What `Mailbox.recipients_after` read in one folder."""
+
+    folder: str
+    uidvalidity: int
+    last_uid: int  # the folder was read up to this UID: the next scan starts after it
+    messages: tuple[SentMessage, ...]
+    left_out: int = 0  # new messages older than the newest ones read, never read
 
 
 def _text(value: Any) -> str:
@@ -499,6 +528,96 @@ class Mailbox:
                 if previous is not None:
                     self.select(previous.name)
 
+    def recipients_after(
+        self,
+        folder: str,
+        uidvalidity: int,
+        last_uid: int,
+        *,
+        newest: int = MAX_SENT_SCAN,
+        batch: int = 250,
+    ) -> SentScan:
+        """Who the messages in `folder` with a UID above `last_uid` were written to, at most
+        the `newest` of them; every message when the folder's UIDVALIDITY is no longer
+        `uidvalidity` (its UIDs were renumbered: pass 0 for a first scan). The selected folder
+        stays selected.
+
+        Nothing new costs one STATUS. Otherwise the folder is EXAMINEd (read-only) and searched,
+        and To, Cc, Bcc, Auto-Submitted and Message-ID are read with BODY.PEEK[HEADER.FIELDS]
+        in FETCHes of `batch` messages, each message's fields capped in bytes (a field cut by
+        the cap is left out: half an address could be someone else's).
+        """
+        if newest < 1 or batch < 1:
+            raise ValueError("newest and batch must be 1 or more")
+        previous = self._selected
+        switch = previous is None or previous.name != folder
+        if switch:
+            # STATUS leaves the selected folder alone: the usual pass, nothing new, ends here.
+            status = self._status(folder)
+            if status is not None and status == (uidvalidity, last_uid + 1):
+                return SentScan(folder, uidvalidity, last_uid, ())
+        try:
+            if switch:
+                try:
+                    self._selected = self._select(folder, readonly=True)
+                except MailUnreachable:
+                    raise
+                except MailError as exc:
+                    raise self._missing(folder, exc) from exc
+            state = self._need_selected("read who messages were sent to")
+            base = last_uid if state.uidvalidity == uidvalidity else 0
+            with self._guard(f"search {folder!r} for new messages") as client:
+                found = sorted(int(u) for u in client.search(["UID", f"{base + 1}:*"]))
+            found = [uid for uid in found if uid > base]
+            wanted = found[-newest:]
+            messages = list(self._recipients(folder, wanted, batch))
+            # Every UID below UIDNEXT at EXAMINE existed before the SEARCH that followed it.
+            top = max([base, state.uidnext - 1, *wanted])
+            return SentScan(folder, state.uidvalidity, top, tuple(messages),
+                            left_out=len(found) - len(wanted))
+        finally:
+            if switch and self._client is not None:
+                self._selected = None
+                if previous is not None:
+                    self.select(previous.name)
+
+    def _status(self, folder: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, UIDNEXT) of a folder that is not selected; None when not given."""
+        try:
+            with self._guard(f"look at the folder {folder!r}") as client:
+                info = client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT"])
+        except MailUnreachable:
+            raise
+        except MailError as exc:
+            raise self._missing(folder, exc) from exc
+        try:
+            return int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _recipients(self, folder: str, uids: list[int], batch: int) -> Iterator[SentMessage]:
+        for start in range(0, len(uids), batch):
+            chunk = uids[start : start + batch]
+            with self._guard(
+                f"read who messages {chunk[0]}..{chunk[-1]} in {folder!r} were sent to"
+            ) as client:
+                data = client.fetch(chunk, [_RECIPIENT_FIELDS, _MARK_FIELDS])
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None:
+                    continue  # expunged meanwhile
+                to_block = marks = b""
+                for key, value in item.items():
+                    name = _text(key).upper()
+                    if not name.startswith("BODY[HEADER.FIELDS") or value is None:
+                        continue
+                    # Servers echo the section in their own spelling: tell them apart by field.
+                    if "AUTO-SUBMITTED" in name:
+                        marks = bytes(value)
+                    else:
+                        to_block = bytes(value)
+                yield _sent_message(uid, to_block, marks)
+
     def add_flags(self, uid: int, flags: Sequence[str]) -> None:
         """+FLAGS.SILENT on one message. Keywords the folder cannot keep are left out."""
         state = self._need_selected("flag a message")
@@ -585,6 +704,49 @@ def _section(item: dict[bytes, Any], name: str) -> bytes | None:
     return None
 
 
+def _fields(block: bytes, cap: int) -> tuple[bytes, bytes]:
+    """(the complete header fields, the last field when the byte cap may have cut it) of a
+    block read with a cap, each line ending in CRLF."""
+    lines = block.replace(b"\r\n", b"\n").split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    cut: list[bytes] = []
+    if len(block) >= cap:
+        while lines and lines[-1][:1] in (b" ", b"\t"):  # continuation lines of that field
+            cut.insert(0, lines.pop())
+        if lines:
+            cut.insert(0, lines.pop())
+    return b"".join(x + b"\r\n" for x in lines), b"".join(x + b"\r\n" for x in cut)
+
+
+def _decoded(header: bytes) -> InboundMessage | None:
+    """Header fields decoded as an inbound message's are (mailparse), None when unreadable."""
+    try:
+        return parse_message(header + b"\r\n") if header else None
+    except MalformedMessage:
+        return None
+
+
+def _sent_message(uid: int, to_block: bytes, marks: bytes) -> SentMessage:
+    """One message's recipients and marks, decoded as an inbound From is (mailparse). When
+    the cap cut a To, Cc or Bcc, its last address is left out: half an address could be
+    someone else's."""
+    whole, cut = _fields(to_block, MAX_RECIPIENT_BYTES)
+    marks_whole, marks_cut = _fields(marks, _MARK_BYTES)
+    # one parse for a whole header; even a cut Auto-Submitted says "auto-" or "no"
+    parsed = _decoded(whole + marks_whole + marks_cut)
+    found: list[str] = []
+    machine = False
+    if parsed is not None:
+        found += [*parsed.to, *parsed.cc, *parsed.bcc]
+        machine = any(auto_submitted_value(v) != "no" for v in parsed.auto_submitted)
+    partial = _decoded(cut) if cut else None
+    if partial is not None:
+        found += [*partial.to, *partial.cc, *partial.bcc][:-1]
+    return SentMessage(uid, _parse_message_id(marks_whole) or "", tuple(dict.fromkeys(found)),
+                       machine=machine)
+
+
 def _said_bye(client: IMAPClient, exc: BaseException) -> bool:
     """Did the server end the session (untagged BYE), whatever error imapclient made of it?"""
     untagged = getattr(getattr(client, "_imap", None), "untagged_responses", {}) or {}
@@ -654,4 +816,6 @@ __all__ = [
     "MailError",
     "MailUnreachable",
     "Mailbox",
+    "SentMessage",
+    "SentScan",
 ]

@@ -32,6 +32,7 @@ from connectors.imap import FolderState, MailError
 from connectors.mailparse import MalformedMessage
 from daemon.config import Config
 from daemon.connections import Connections, explain_mail_error
+from daemon.correspondents import SentReader
 from daemon.errors import EX_CONFIG, CalendarUnavailable, MailUnavailable, UserError
 from daemon.executor import DONE, RETRY, BookingConflict, Executor
 from daemon.faults import crash_point
@@ -104,6 +105,7 @@ class App:
         self.ledger = ledger
         self.mirror = Mirror(ledger, config.policy.zone)
         self.connections = Connections(config)
+        self.sent = SentReader(config, ledger)  # lives as long as the process: warns once
         self._templates: Templates | None = None
 
     def __enter__(self) -> App:
@@ -295,6 +297,8 @@ class Pass:
             box = connections.mailbox()
             folder = box.select(settings.inbox)
             self.executor.folder = folder
+            # before any message is read: a friend's answer in this pass is already theirs
+            inbox.correspondents = self.app.sent.learn(box, dry_run=self.dry_run)
             if not self.dry_run:
                 self.executor.resume_mail()
             if busy is not None:

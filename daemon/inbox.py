@@ -141,6 +141,8 @@ class Inbox:
         self.templates = templates
         self.dry_run = dry_run
         self.tally = ReplyTally()
+        # learnt from the Sent folder this pass: what a dry run knows without recording it
+        self.correspondents: frozenset[str] = frozenset()
 
     # -- which messages --
 
@@ -572,7 +574,7 @@ class Inbox:
              {rate_key(a) for a in b.attendees}), key=lambda s: s.start))
         if appointments or self.ledger.dealt_with(key):
             relation = "client"
-        elif self.ledger.is_correspondent(key):
+        elif key in self.correspondents or self.ledger.is_correspondent(key):
             relation = "personal"
         else:
             relation = "stranger"

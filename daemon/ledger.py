@@ -1319,6 +1319,30 @@ class Ledger:
                 "ON CONFLICT(rate_key) DO UPDATE SET seen_at = excluded.seen_at",
                 [(k, now) for k in keys])
 
+    def sent_position(self, folder: str) -> tuple[int, int]:
+        """(UIDVALIDITY, last UID) up to which `folder` was read for correspondents; (0, 0)
+        before its first scan (a position in another folder, named before, does not count)."""
+        value = self.fact_json(FACT_SENT_POSITION)
+        if isinstance(value, dict) and value.get("folder") == folder:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                return int(value["uidvalidity"]), int(value["last_uid"])
+        return 0, 0
+
+    def learn_from_sent(self, folder: str, uidvalidity: int, last_uid: int,
+                        keys: Iterable[str]) -> None:
+        """The correspondents read in `folder` and its position past them, together: a crash
+        in between never skips a message nor reads one twice."""
+        with self.transaction():
+            self.note_correspondents(keys)
+            self.set_fact(FACT_SENT_POSITION, json.dumps(
+                {"folder": folder, "uidvalidity": uidvalidity, "last_uid": last_uid}))
+
+    def sent_by_frontdesk(self, message_id: str) -> bool:
+        """Is this Message-ID (with its angle brackets) one of frontdesk's own emails?"""
+        row = self.conn.execute("SELECT 1 FROM outbox WHERE message_id = ?",
+                                (message_id,)).fetchone()
+        return row is not None
+
     # -- status --
 
     def counts_since(self, since: datetime) -> dict[str, int]:
@@ -1387,6 +1411,7 @@ FACT_PASS = "last_pass"  # JSON: what the last pass did (counts, command)
 FACT_POSITION_AT = "inbox_position_at"
 FACT_MAIL_FAULT = "mail_fault"  # why the mailbox could not be used on the last pass, or ""
 FACT_MAIL_SINCE = "mail_answered_since"  # mail before this moment is not answered (first start)
+FACT_SENT_POSITION = "sent_position"  # JSON: the Sent folder read for correspondents, up to where
 FACT_SCHEDULING = "scheduling:"  # + calendar URL: "1" when its server does RFC 6638 scheduling
 _BOUNDS_ZONE = "mirror.bounds_zone"
 

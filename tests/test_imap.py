@@ -379,6 +379,150 @@ def test_find_message_id_finds_the_sent_copy_and_keeps_inbox(server: Server, box
     assert box.uids_after(0) == [1]
 
 
+# -- who the freelancer writes to (the Sent folder)
+
+
+def written(number: int, to: str, *, cc: str = "", bcc: str = "", auto: str = "") -> bytes:
+    """A message as a mail app files it in Sent (or as frontdesk does, with `auto`)."""
+    msg = EmailMessage()
+    msg["From"] = USER
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    if bcc:
+        msg["Bcc"] = bcc
+    if auto:
+        msg["Auto-Submitted"] = auto
+    msg["Subject"] = f"Note {number}"
+    msg["Message-ID"] = f"<sent-{number}@example.org>"
+    msg.set_content("Hi!\n")
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def spy_commands(box: Mailbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every command the mailbox sends from now on ("STATUS", "UID FETCH"...)."""
+    client = box._client
+    assert client is not None
+    imap = client._imap
+    names: list[str] = []
+    real = imap.send
+
+    def send(data: bytes) -> None:
+        words = data.split(b"\r\n", 1)[0].split()
+        if len(words) > 1 and words[0].startswith(imap.tagpre):
+            name = words[1].decode()
+            names.append(f"UID {words[2].decode()}" if name == "UID" else name)
+        real(data)
+
+    monkeypatch.setattr(imap, "send", send)
+    return names
+
+
+def test_recipients_after_reads_who_each_message_went_to_and_keeps_inbox(
+    server: Server, box: Mailbox
+) -> None:
+    deliver(server, USER, message(1))
+    box.append("Sent", written(1, "Ami <Friend+Home@Personal.example>", cc="=?utf-8?q?Zo=C3=A9?= "
+                               "<zoe@bücher.example>, other@personal.example",
+                               bcc="hidden@personal.example"))
+    box.append("Sent", written(2, "client@client.test", auto="auto-replied"))
+    box.append("Sent", written(3, "auto-no@personal.example", auto="no (a person wrote it)"))
+    box.append("Sent", b"Subject: no recipients\r\n\r\nnote to self\r\n")
+    inbox = box.select("INBOX")
+    scan = box.recipients_after("Sent", 0, 0)
+    assert scan.folder == "Sent" and scan.uidvalidity > 0 and scan.last_uid == 4
+    assert scan.left_out == 0
+    assert [(m.uid, m.message_id, m.recipients, m.machine) for m in scan.messages] == [
+        (1, "<sent-1@example.org>", ("friend+home@personal.example",
+                                     "zoe@xn--bcher-kva.example", "other@personal.example",
+                                     "hidden@personal.example"), False),
+        (2, "<sent-2@example.org>", ("client@client.test",), True),
+        (3, "<sent-3@example.org>", ("auto-no@personal.example",), False),
+        (4, "", (), False),
+    ]
+    # INBOX is selected again, read-write; the Sent copies were read with PEEK.
+    assert box.uids_after(0) == [1]
+    box.add_flags(1, ["\\Answered"])
+    assert "\\Answered" in other_view(server, "INBOX", 1).flags
+    assert "\\Seen" not in other_view(server, "Sent", 1).flags
+    assert box.select("INBOX") == inbox
+
+
+def test_recipients_after_with_nothing_new_is_one_status(
+    server: Server, box: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box.append("Sent", written(1, "friend@personal.example"))
+    box.select("INBOX")
+    first = box.recipients_after("Sent", 0, 0)
+    commands = spy_commands(box, monkeypatch)
+    again = box.recipients_after("Sent", first.uidvalidity, first.last_uid)
+    assert commands == ["STATUS"]
+    assert again == imap.SentScan("Sent", first.uidvalidity, first.last_uid, ())
+    # one new message: only it is read, and INBOX is selected again
+    box.append("Sent", written(2, "other@personal.example"))
+    commands.clear()
+    newer = box.recipients_after("Sent", first.uidvalidity, first.last_uid)
+    assert [m.recipients for m in newer.messages] == [("other@personal.example",)]
+    assert newer.last_uid == 2
+    assert commands == ["STATUS", "EXAMINE", "UID SEARCH", "UID FETCH", "SELECT"]
+
+
+def test_recipients_after_an_empty_folder_remembers_its_uidnext(box: Mailbox) -> None:
+    box.append("Sent", written(1, "gone@personal.example"))
+    box.select("Sent")
+    with box._guard("expunge") as client:  # the freelancer deleted it
+        client.delete_messages([1])
+        client.expunge()
+    box.select("INBOX")
+    scan = box.recipients_after("Sent", 0, 0)
+    # UIDNEXT is 2: the next pass with nothing new costs one STATUS again, not a SEARCH
+    assert scan.messages == () and scan.last_uid == 1
+
+
+def test_recipients_after_a_new_uidvalidity_reads_everything_again_rfc3501_2_3_1_1(
+    box: Mailbox,
+) -> None:
+    for n in (1, 2):
+        box.append("Sent", written(n, f"friend{n}@personal.example"))
+    box.select("INBOX")
+    first = box.recipients_after("Sent", 0, 0)
+    again = box.recipients_after("Sent", first.uidvalidity + 1, first.last_uid)
+    assert [m.uid for m in again.messages] == [1, 2]
+    assert again.uidvalidity == first.uidvalidity and again.last_uid == 2
+
+
+def test_recipients_after_reads_only_the_newest_in_batches(
+    box: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(1, 8):
+        box.append("Sent", written(n, f"friend{n}@personal.example"))
+    box.select("INBOX")
+    calls = spy_fetches(box, monkeypatch)
+    scan = box.recipients_after("Sent", 0, 0, newest=5, batch=2)
+    assert [m.uid for m in scan.messages] == [3, 4, 5, 6, 7]
+    assert scan.left_out == 2 and scan.last_uid == 7
+    assert [uids for uids, _ in calls] == [[3, 4], [5, 6], [7]]
+    assert all("BODY.PEEK[HEADER.FIELDS" in data for _, data in calls)
+
+
+def test_recipients_after_caps_the_header_bytes_and_drops_a_cut_address(box: Mailbox) -> None:
+    many = [f"person{n:04d}@personal.example" for n in range(2_000)]  # ~60 KB of To
+    box.append("Sent", written(1, ", ".join(many), auto="auto-generated"))
+    box.select("INBOX")
+    (read,) = box.recipients_after("Sent", 0, 0).messages
+    assert 500 < len(read.recipients) < len(many)
+    assert set(read.recipients) <= set(many)  # no address cut short into another
+    assert read.machine  # its Auto-Submitted is read apart from the long To
+
+
+def test_recipients_after_in_a_missing_folder_is_folder_missing(box: Mailbox) -> None:
+    deliver_to = box.select("INBOX")
+    with pytest.raises(FolderMissing, match="'Sent Items'"):
+        box.recipients_after("Sent Items", 0, 0)
+    assert box.select("INBOX") == deliver_to
+    assert box.uids_after(0) == []
+
+
 # -- waiting for mail
 
 

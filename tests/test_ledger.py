@@ -224,6 +224,32 @@ def test_a_new_uidvalidity_restarts_the_position(ledger: Ledger) -> None:
     assert position is not None and (position.uidvalidity, position.last_uid) == (8, 0)
 
 
+# -- the Sent folder: correspondents and where they were read up to -----------------------------
+
+
+def test_correspondents_and_the_sent_position_are_learnt_together(ledger: Ledger) -> None:
+    assert ledger.sent_position("Sent") == (0, 0)  # never read: a first scan
+    ledger.learn_from_sent("Sent", 7, 40, {"friend@personal.example"})
+    assert ledger.sent_position("Sent") == (7, 40)
+    assert ledger.is_correspondent("friend@personal.example")
+    assert ledger.sent_position("Sent Items") == (0, 0)  # another folder is read from its start
+    with pytest.raises(RuntimeError), ledger.transaction():
+        ledger.learn_from_sent("Sent", 7, 41, {"other@personal.example"})
+        raise RuntimeError("crash")
+    assert ledger.sent_position("Sent") == (7, 40)
+    assert not ledger.is_correspondent("other@personal.example")
+    ledger.learn_from_sent("Sent", 9, 3, ())  # a new UIDVALIDITY, nothing learnt
+    assert ledger.sent_position("Sent") == (9, 3)
+    ledger.set_fact("sent_position", "{not json")
+    assert ledger.sent_position("Sent") == (0, 0)
+
+
+def test_sent_by_frontdesk_knows_its_own_message_ids(ledger: Ledger) -> None:
+    queue(ledger)
+    assert ledger.sent_by_frontdesk("<r1@example.org>")
+    assert not ledger.sent_by_frontdesk("<someone-else@example.org>")
+
+
 # -- invitations: QUEUED -> STORED -> DONE, or FAILED; a review is DONE at once -------------
 
 
