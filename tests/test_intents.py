@@ -16,6 +16,7 @@ from intents_data import PERSONAS, load, split_labels, targets
 
 from rules.mail import INTENTS, Reading, read, split_quoted
 from rules.mail.cues import bare_pick, cue_hits
+from rules.mail.features import facts
 from rules.mail.senders import machine_signals, role_address
 from rules.mail.words import fold
 from rules.model import InboundMessage, MailContext, Slot
@@ -73,10 +74,88 @@ def answered(reading: Reading) -> bool:
         ("auriez-vous un prix reduit?", "price_objection"),
         ("the first one works", "pick"),
         ("mardi 14h me va", "pick"),
+        # the second round: everyday requests, soft objections, moves said without the word
+        ("whats your earliest for a 90 min?", "ask_availability"),
+        ("anything left before christmas?", "ask_availability"),
+        ("would you have room to take me on?", "ask_availability"),
+        ("quand est votre prochaine place libre?", "ask_availability"),
+        ("est-ce que vous avez quelque chose en apres-midi?", "ask_availability"),
+        ("same time as usual next week?", "ask_availability"),
+        ("thurs?", "day_ask"),
+        ("place mercredi soir?", "day_ask"),
+        ("je serais interessee par un massage de 60 minutes", "want_booking"),
+        ("$190 a session would be a real stretch", "price_objection"),
+        ("is there any flexibility there?", "price_objection"),
+        ("could i pay in instalments?", "price_objection"),
+        ("c'est un peu raide pour moi", "price_objection"),
+        ("i was quoted $110 by another counsellor", "price_objection"),
+        ("could we make it a bit later in the day?", "reschedule"),
+        ("on peut tu changer pour dimanche?", "reschedule_explicit"),
+        ("is it possible to change the hour of our meeting?", "reschedule_explicit"),
+        ("can we postpone next week's session?", "reschedule_explicit"),
+        ("je me desiste pour samedi", "cancel"),
+        ("aucun de ces creneaux ne me convient", "reject_offer"),
+        ("i'll get in touch after the holidays to book", "later"),
     ],
 )
 def test_cues_read_the_ways_people_ask(text: str, cue: str) -> None:
     assert cue in cue_hits(fold(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("thanks, but that's too expensive for me.", "objection_explicit"),
+        ("c'est trop cher pour moi", "objection_explicit"),
+        ("je n'ai pas les moyens", "objection_explicit"),
+        ("do you have a student rate?", "objection_explicit"),
+        ("would you accept $100 a session?", "objection_explicit"),
+        ("can i book a massage for friday?", "booking_explicit"),
+        ("je voudrais un rendez-vous", "booking_explicit"),
+        ("jaimerais un rdv svp", "booking_explicit"),
+        ("avez-vous des disponibilites la semaine prochaine?", "booking_explicit"),
+        ("are you taking new clients?", "booking_explicit"),
+        ("i need to cancel my appointment", "cancel_explicit"),
+        ("je dois annuler jeudi", "cancel_explicit"),
+    ],
+)
+def test_explicit_cues(text: str, cue: str) -> None:
+    assert cue in cue_hits(fold(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("it's not too expensive, i just want to know", "price_objection"),
+        ("ce n'est pas trop cher", "price_objection"),
+        ("je ne veux surtout pas annuler", "cancel"),
+        ("no need to cancel, see you tuesday", "cancel"),
+        ("is it possible to send the documents by post?", "ask_availability"),
+        ("je peux me deplacer a paris", "reschedule"),
+        ("je prefere vous le remettre en main propre", "reschedule_explicit"),
+        ("do you have any cancellations this week?", "cancel_explicit"),
+        ("same as last time", "pick"),
+    ],
+)
+def test_cues_said_otherwise_do_not_count(text: str, cue: str) -> None:
+    assert cue not in cue_hits(fold(text))
+
+
+def test_the_senders_own_name_is_not_a_cue() -> None:
+    msg = mail(
+        "Could you confirm your registration number?\n\nMelanie Price\nHR",
+        from_name="Melanie Price",
+        from_address="melanie.price@dental.example",
+    )
+    assert "price" not in facts(msg, STRANGER, JULIE).cues
+    assert "price" in facts(mail("What is your price?"), STRANGER, JULIE).cues
+
+
+def test_a_new_messages_subject_is_read_for_cues() -> None:
+    request = mail("", "Any 90 min openings Saturday morning?")
+    assert "ask_availability" in facts(request, STRANGER, JULIE).cues
+    reply = mail("Thanks", "Re: Any openings Saturday?")
+    assert "ask_availability" not in facts(reply, STRANGER, JULIE).cues
 
 
 def test_cues_join_hard_wrapped_lines() -> None:
