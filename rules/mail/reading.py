@@ -44,6 +44,25 @@ from rules.model import InboundMessage, MailContext, Policy
 INTENTS = ("booking", "objection", "choice", "cancellation", "reschedule", "question", "none")
 BANDS = ("act", "draft", "leave")
 ANSWERED = frozenset({"booking", "objection"})  # intents frontdesk has an automatic reply for
+# The explicit cue that makes the reader sure of an answered intent ("can I book", "trop cher").
+EXPLICIT = MappingProxyType({"booking": "booking_explicit", "objection": "objection_explicit"})
+# Cues that ask for a time: a booking offer needs one of them in the client's words.
+REQUEST_CUES = frozenset({"ask_availability", "want_booking", "booking_explicit", "day_ask"})
+# Cues that ask or say something frontdesk answers: a thank-you without any of them (and without
+# a question mark) asks for nothing.
+ASKING_CUES = REQUEST_CUES | {
+    "possible",
+    "cancel",
+    "cancel_explicit",
+    "reschedule",
+    "reschedule_explicit",
+    "reject_offer",
+    "pick",
+    "price",
+    "price_objection",
+    "objection_explicit",
+    "service_question",
+}
 # Intents a message answering frontdesk's own reply may carry (a new booking only when the
 # client asks for other times).
 THREAD_INTENTS = frozenset({"choice", "objection", "question", "cancellation", "reschedule"})
@@ -75,6 +94,7 @@ class Model:
     table: MappingProxyType[str, tuple[float, ...]]
     act: MappingProxyType[str, float]  # intent -> least confidence to act
     draft: MappingProxyType[str, float]  # intent -> least confidence to draft
+    sure: MappingProxyType[str, float]  # intent -> least confidence to act on an explicit cue
 
     def probabilities(self, values: dict[str, float]) -> dict[str, float]:
         scores = list(self.bias)
@@ -121,6 +141,7 @@ MODEL = Model(
     table=parse_table(_weights.TABLE, len(_weights.CLASSES)),
     act=MappingProxyType(dict(_weights.ACT)),
     draft=MappingProxyType(dict(_weights.DRAFT)),
+    sure=MappingProxyType(dict(_weights.SURE)),
 )
 
 
@@ -248,15 +269,26 @@ def _guard(
 ) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
     top = max(probs, key=lambda c: probs[c])
+    asks = bool(ASKING_CUES & set(seen.cues)) or "?" in seen.new_text or seen.bare_pick
+    if top in ANSWERED and "thanks" in seen.cues and not asks:
+        notes.append("guard: a thank-you that asks for nothing")
+        for answered in ANSWERED:
+            probs = _renormalised(probs, answered)
+        return probs, notes
     if top != "booking":
         return probs, notes
     in_thread = bool(seen.thread) or seen.quoted_offer
-    asks_again = "ask_availability" in seen.cues and not seen.bare_pick and "pick" not in seen.cues
+    picks = "pick" in seen.cues and "reject_offer" not in seen.cues
+    asks_again = "ask_availability" in seen.cues and not seen.bare_pick and not picks
     if in_thread and not asks_again:
         notes.append("guard: a reply to frontdesk is not a new booking request")
         return _renormalised(probs, "booking"), notes
     if context.appointments and ({"cancel", "reschedule", "my_appointment"} & set(seen.cues)):
         notes.append("guard: the sender writes about the appointment they have")
+        return _renormalised(probs, "booking"), notes
+    moved = seen.cues.get("reschedule_explicit") or seen.cues.get("cancel_explicit")
+    if moved:
+        notes.append(f'guard: "{moved}" moves or cancels an appointment, not a new booking')
         return _renormalised(probs, "booking"), notes
     return probs, notes
 
@@ -276,27 +308,30 @@ def _band(
         return "leave", f"band: leave ({intent}: nothing frontdesk answers by itself)"
     if context.relation == "personal":
         return "leave", "band: leave (a personal correspondent is never answered automatically)"
-    if intent == "booking" and not ({"ask_availability", "want_booking"} & set(seen.cues)):
+    cues = set(seen.cues)
+    if intent == "booking" and not (REQUEST_CUES & cues):
         return "leave", "band: leave (no request for a time in the client's words)"
-    act = model.act.get(intent, 1.01)
-    draft = model.draft.get(intent, 1.01)
     if intent == "booking" and context.appointments:
         return "leave", "band: leave (the sender has an appointment: a person answers)"
     cap = "act"
     if intent == "booking" and (bool(seen.thread) or seen.quoted_offer):
         cap = "draft"  # new times asked for inside a conversation: a person checks
-    if intent == "booking" and "price_objection" in seen.cues:
+    if intent == "booking" and {"price_objection", "objection_explicit"} & cues:
         return "leave", "band: leave (the price is an obstacle: never a booking offer)"
     if intent == "booking" and context.relation == "stranger" and organisation(msg):
         return "leave", "band: leave (an organisation's address or name: a pitch, not a client)"
     if intent == "booking" and probs.get("objection", 0.0) > 0.2:
         cap = "draft"  # price talk beside the request: a person checks the offer
+    explicit = EXPLICIT[intent] in cues
+    act = model.sure.get(intent, 1.01) if explicit else model.act.get(intent, 1.01)
+    draft = min(model.draft.get(intent, 1.01), act)
+    said = f'the explicit "{seen.cues[EXPLICIT[intent]]}", ' if explicit else ""
     if confidence >= act and cap == "act":
-        return "act", f"band: act ({confidence:.2f} >= {act:.2f})"
+        return "act", f"band: act ({said}{confidence:.2f} >= {act:.2f})"
     if confidence >= draft:
         why = f"{confidence:.2f} >= {draft:.2f}" if confidence < act else "capped in a thread"
-        return "draft", f"band: draft ({why})"
-    return "leave", f"band: leave ({confidence:.2f} < {draft:.2f})"
+        return "draft", f"band: draft ({said}{why})"
+    return "leave", f"band: leave ({said}{confidence:.2f} < {draft:.2f})"
 
 
 __all__ = ["ANSWERED", "BANDS", "INTENTS", "MODEL", "Model", "Reading", "read", "read_with"]
