@@ -226,24 +226,29 @@ def _fold_readings(job: Job) -> list[tuple[int, Reading, Reading | None]]:
 
 
 def out_of_fold(
-    items: list[Labelled], xs: list[Vector], settings: Settings
+    items: list[Labelled], xs: list[Vector], settings: Settings, workers: int = 0
 ) -> tuple[list[Reading], dict[int, Reading]]:
     """Each message read by a model fitted without it (thresholds at 0: the band says only
     whether the message may be answered at all, and whether only as a draft). Also the
-    cancellations and reschedules read once more without their appointment."""
+    cancellations and reschedules read once more without their appointment. The folds are fitted
+    in `workers` processes (0: one per core; 1: in this process, as pytest does)."""
     _SHARED["items"] = items
     _SHARED["xs"] = xs
     folds = stratified_folds([it.label for it in items], FOLDS, settings.seed)
     jobs = [Job(frozenset(f), settings) for f in folds]
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
     readings: dict[int, Reading] = {}
     blind: dict[int, Reading] = {}
-    with ProcessPoolExecutor(workers) as pool:
-        for part in pool.map(_fold_readings, jobs):
-            for i, reading, bare in part:
-                readings[i] = reading
-                if bare is not None:
-                    blind[i] = bare
+    if workers == 1:
+        parts = [_fold_readings(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_fold_readings, jobs))
+    for part in parts:
+        for i, reading, bare in part:
+            readings[i] = reading
+            if bare is not None:
+                blind[i] = bare
     return [readings[i] for i in range(len(items))], blind
 
 
@@ -274,7 +279,10 @@ class Bands:
 
 
 MARGIN = 0.05  # above the most confident wrong reading
-FLOOR = {"act": 0.5, "draft": 0.4, "sure": 0.3}  # a majority to act; an explicit cue may lower it
+# The least thresholds: a majority to act; a draft from 0.4; an explicit cue lowers the bar to
+# act to 0.4 for a booking offer (it takes a time in the calendar) and 0.3 for the answer to an
+# objection (the payment options, never a lower price).
+FLOOR = {"act": 0.5, "draft": 0.4, "sure:booking": 0.4, "sure:objection": 0.3}
 NONE_DRAFTED = 0.02  # of the messages needing no answer, at most this share drafted (target 5%)
 
 
@@ -309,7 +317,8 @@ def thresholds(
                 for label, r, x in mine
                 if x == tier and label != intent and r.band == "act"
             ]
-            table[intent] = min(round(max([FLOOR["sure" if tier else "act"], *wrong]), 3), 0.995)
+            floor = FLOOR[f"sure:{intent}" if tier else "act"]
+            table[intent] = min(round(max([floor, *wrong]), 3), 0.995)
         others = [r.confidence + MARGIN for label, r, _ in mine if label not in (intent, "none")]
         floor = [FLOOR["draft"]] + (others if intent == "booking" else [])
         draft[intent] = min(round(max(floor), 3), 0.99)
@@ -402,9 +411,9 @@ def figures(
 
 
 def cross_validate(
-    items: list[Labelled], seen: list[Facts], xs: list[Vector], settings: Settings
+    items: list[Labelled], seen: list[Facts], xs: list[Vector], settings: Settings, workers: int = 0
 ) -> tuple[list[Reading], list[bool], dict[int, Reading], Bands, Figures]:
-    readings, blind = out_of_fold(items, xs, settings)
+    readings, blind = out_of_fold(items, xs, settings, workers)
     explicit = [EXPLICIT.get(r.intent, "") in f.cues for r, f in zip(readings, seen, strict=True)]
     bands = thresholds(items, readings, explicit)
     return readings, explicit, blind, bands, figures(items, readings, explicit, bands, blind)

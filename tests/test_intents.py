@@ -1,25 +1,30 @@
 """rules.mail.read (issue 10): who is asking and what they want, with context, confidence, band.
 
 The pieces (cues, quoted offers, machine senders), the issue's own phrasings, and the train split
-of tests/data/intents against the issue's targets (the held-out split is the benchmark's only).
+of tests/data/intents against the issue's targets, cross-validated (the held-out splits are the
+benchmark's only).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from intents_data import PERSONAS, load, split_labels, targets
 
-from rules.mail import INTENTS, Reading, read, split_quoted
+from rules.mail import INTENTS, Reading, read, split_quoted, weights
 from rules.mail.cues import bare_pick, cue_hits
 from rules.mail.features import facts
 from rules.mail.senders import machine_signals, role_address
 from rules.mail.words import fold
 from rules.model import InboundMessage, MailContext, Slot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # train_intents
 
 JULIE = PERSONAS["julie"]
 SAM = PERSONAS["sam"]
@@ -345,6 +350,57 @@ def test_the_booking_conversation(text: str, context: MailContext, intent: str) 
     assert reading.band == "leave"  # no automatic answer until the booking conversation
 
 
+def test_an_explicit_objection_is_sure_even_when_thanks_pull_the_other_way() -> None:
+    # the issue's example: a reply, a stranger, "thanks" pulling towards nothing to answer
+    reading = read(mail("Thanks, but that's too expensive for me.", "Re: booking"), STRANGER, JULIE)
+    assert (reading.intent, reading.band) == ("objection", "act"), reading
+    assert any('the explicit "too expensive"' in s for s in reading.signals), reading.signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi Julie, can I book a 60-minute massage next week?",
+        "Bonjour, je voudrais un rendez-vous pour un massage, idéalement jeudi.",
+        "Bonjour, avez-vous des disponibilités la semaine prochaine?",
+    ],
+)
+def test_an_explicit_booking_request_is_sent(text: str) -> None:
+    reading = read(mail(text), STRANGER, JULIE)
+    assert (reading.intent, reading.band) == ("booking", "act"), reading
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Hi Julie, can we move my appointment to Friday?", "reschedule"),
+        ("Hi Julie, I have to cancel Thursday. Sorry!", "cancellation"),
+        ("Bonjour, on peut décaler notre rendez-vous à la semaine prochaine?", "reschedule"),
+        ("Could we push it back a week? Work is crazy.", "reschedule"),
+        ("Je dois annuler mon massage de samedi, désolée.", "cancellation"),
+    ],
+)
+def test_moves_and_cancellations_without_a_known_appointment(text: str, intent: str) -> None:
+    # the daemon may not know the appointment (booked by the freelancer under another address):
+    # the words say it, and they never get a booking offer
+    reading = read(mail(text), CLIENT, JULIE)
+    assert reading.intent == intent, reading
+    assert reading.band == "leave", reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi Julie, I'll write to you again in January to book, December is crazy at work.",
+        "Bonjour Julie, je vais vous réécrire après les fêtes pour prendre rendez-vous.",
+        "Thank you so much for yesterday's massage, I feel like new!",
+    ],
+)
+def test_later_and_thanks_are_not_requests(text: str) -> None:
+    reading = read(mail(text), CLIENT, JULIE)
+    assert not answered(reading), reading
+
+
 def test_a_reply_to_an_offer_is_never_a_fresh_offer() -> None:
     text = (
         "2\n\nOn Mon, Nov 23, 2026 at 10:15 AM Julie <julie@julie-massage.example> wrote:\n"
@@ -369,7 +425,28 @@ def train() -> list[tuple[str, Reading]]:
     return [(it.label, read(it.message, it.context, it.policy)) for it in load("train")]
 
 
-def test_train_split_meets_the_issues_targets(train: list[tuple[str, Reading]]) -> None:
+def test_cross_validated_figures_meet_the_issues_targets() -> None:
+    """The meaningful check on train: 5-fold cross-validation, each message read by a model
+    fitted without it (bench/train_intents.py, ~20 s, in this process), meets the issue's
+    targets with the band thresholds it chooses; and those thresholds and figures are the ones
+    shipped in rules/mail/weights.py (the weights are not stale after a change of cues or
+    features)."""
+    import train_intents as training
+
+    items = load("train")
+    seen, xs = training.vectors(items)
+    *_, bands, found = training.cross_validate(items, seen, xs, training.SETTINGS, workers=1)
+    assert not found.failed, found.failed
+    assert found.unsafe == 0, found.line()
+    assert min(found.blind.values()) >= 0.9, found.line()  # moves without their appointment
+    assert (bands.act, bands.sure, bands.draft) == (weights.ACT, weights.SURE, weights.DRAFT)
+    assert weights.CROSS_VALIDATED["booking_sent"] == round(found.sent, 4)
+
+
+def test_fitted_model_meets_the_issues_targets_on_its_own_train_split(
+    train: list[tuple[str, Reading]],
+) -> None:
+    # in-sample (the model saw these messages): a floor, not a measure
     found = targets([label for label, _ in train], [(r.intent, r.band) for _, r in train])
     failed = [t.line() for t in found if not t.ok]
     assert not failed, failed

@@ -144,10 +144,10 @@ CUES: Mapping[str, re.Pattern[str]] = {
     "booking_explicit": _cue(
         r"(?:can|could|may) (?:i|we) (?:please )?(?:book|schedule|make an appointment|get an "
         r"appointment|come in|reserve)",
-        r"(?:i|we)(?:'d| would) (?:like|love) to (?:book|schedule|make an appointment|reserve|"
-        r"come in)|(?:i|we) (?:want|wish|need|hope) to (?:book|schedule|make an appointment)",
-        r"book (?:me|us) in|(?:like|love|want) to book|looking to book|to book (?:a|an|in)|"
-        r"book (?:another|one|a|an|something|some|two|2|three|3|my next|the same)",
+        r"(?:i|we)(?:'d| would)? (?:like|love|want|wish|need|hope|(?:am|'m|are|'re) (?:looking|"
+        r"hoping|wanting)) to (?:book|schedule|make an appointment|reserve|come in)",
+        r"(?:is it|would it be) possible to (?:book|schedule|make an appointment|get an "
+        r"appointment|come in)|book (?:me|us) in",
         r"(?:do|would|will) you have (?:any )?(?:availability|availabilities|openings?|spots?|"
         r"slots?|room|space|time)",
         r"any (?:openings?|spots?|slots?|availability) (?:open |left |available )?(?:on|this|next|"
@@ -159,7 +159,9 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:un |une )?(?:rendez-vous|rdv|seance|massage|consultation|appel|place|creneau)",
         r"(?:je |j'|j|nous )(?:voudrais|voudrions|aimerais|aimerions|souhaiterais|souhaite|veux) "
         r"(?:bien )?reserver",
-        r"prendre (?:un )?(?:rendez-vous|rdv)",
+        r"(?:puis-je|pourrais-je|peut-on|pourrait-on|pourrions-nous|est-ce que je (?:peux|"
+        r"pourrais)|je peux|je pourrais) (?:prendre|avoir|reserver|booker) (?:un |une )?"
+        r"(?:rendez-vous|rdv|seance|massage|consultation|appel|place|creneau)",
         r"(?:avez|auriez|as|aurais)(?:-| )(?:vous|tu) (?:des |de la |une |un )?(?:disponibilit\w*|"
         r"dispos?|places?|creneaux?|plages?|spots?)",
         r"(?:t|tu) as(?:-| )tu (?:de la |une |un |des )?(?:place|spot|dispo|creneau|plage)",
