@@ -370,6 +370,34 @@ def test_an_explicit_booking_request_is_sent(text: str) -> None:
     assert (reading.intent, reading.band) == ("booking", "act"), reading
 
 
+def test_price_words_make_an_objection_of_a_choice() -> None:
+    text = "The second one works, but could you do it for $80? Other places charge less."
+    reading = read(mail(text, "Re: Massage"), OFFERED, JULIE)
+    assert (reading.intent, reading.band) == ("objection", "act"), reading
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "context"),
+    [
+        ("RDV massage 60 min la semaine prochaine svp", "", STRANGER),  # all in the subject
+        ("Place mercredi soir?", "(voir objet) merci!!", CLIENT),
+        ("", "dispo jeudi?", CLIENT),
+        ("", "Would Tuesday at 3 work? Same as last time.", CLIENT),
+    ],
+)
+def test_terse_requests_are_answered(subject: str, text: str, context: MailContext) -> None:
+    reading = read(mail(text, subject), context, JULIE)
+    assert reading.intent == "booking" and answered(reading), reading
+
+
+def test_another_appointment_asked_for_by_a_sender_who_has_one_is_a_draft() -> None:
+    text = "Hi Julie, I'd like to book a massage for my husband too, any time next week."
+    reading = read(mail(text, "Massage for my husband"), BOOKED, JULIE)
+    assert (reading.intent, reading.band) == ("booking", "draft"), reading
+    reading = read(mail("Hi Julie, what do you have next week?"), BOOKED, JULIE)
+    assert reading.band == "leave", reading  # not in so many words: a person answers
+
+
 @pytest.mark.parametrize(
     ("text", "intent"),
     [

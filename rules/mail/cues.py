@@ -88,6 +88,17 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:comme|que) d'habitude|the usual|(?:meme|notre) heure habituelle",
         r"quand (?:est-ce que |est ce que )?(?:tu|vous) (?:peux|pouvez|pourrais|pourriez|pourras|"
         r"pourrez) (?:me|nous)",
+        r"is there (?:any |a |an )?(?:time|slot|opening|spot|room|space|availability|chance "
+        r"(?:i|we|of|for))",
+        r"(?:can|could|would|will) you (?:see|take|fit|squeeze|book|get) (?:me|us|him|her|my|"
+        r"our)",
+        r"(?:when|what time|what day|which day)(?:'s| is| would be| are)? (?:good|best|"
+        r"convenient|works?|suits?|free) (?:for you)?|(?:let me know|tell me) when (?:you're|you "
+        r"are|you'd be|you would be|you have)",
+        r"(?:do|are) you (?:work|open|available|see clients|take clients)(?:ing)? (?:on )?(?:"
+        + _DAY + r"|weekends?|evenings?|mornings?|nights?|late|early)",
+        r"(?:travaillez|travailles|ouvrez|ouvres|recevez|re[cç]ois)(?:-| )(?:vous|tu) (?:le |les )?"
+        r"(?:" + _DAY + r"|soirs?|fins? de semaine|weekends?|matins?)",
         r"when (?:is it|would it be|will it be|could it be) possible|quand (?:est-ce|serait-il|"
         r"est-il|ce serait|serait-ce) possible|quand (?:pourrais|puis|peux|pourrions|pouvons)-"
         r"(?:je|nous)",
@@ -139,6 +150,18 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:j'aurais|j'ai|on aurait|nous aurions|aurais|aurions) besoin d'(?:un|une)|"
         r"(?:je|on|nous) (?:pourrais|pourrait|pourrions|peux|peut) (?:venir|passer|avoir|prendre)",
         r"let (?:me|us) know (?:what|when)",
+        r"(?:i'd|i would|we'd|we would|i'd really|i would really) (?:like|love) (?:a|an|one|two|"
+        r"some|to get|to have|to try)|(?:i|we) (?:really )?(?:need|want) (?:a|an|one|two|some|to "
+        r"see|to get|to come|to book)|i'm after (?:a|an)",
+        r"(?:appointment|booking|session|consultation|rendez-vous|rdv|reservation|massage) "
+        r"(?:request|inquiry|enquiry)|(?:request|demande|prise) (?:for|de|d') ?(?:an? )?"
+        r"(?:appointment|rendez-vous|rdv|session|seance|consultation|reservation|massage)",
+        r"possible (?:de|d') ?(?:venir|passer|avoir un|avoir une|prendre|reserver|booker|me voir|"
+        r"vous voir|te voir|vous rencontrer|me caser|me prendre|me recevoir)|possible to (?:come|"
+        r"get|have|see|book|schedule|squeeze|fit|pop|drop)",
+        r"get in (?:to see|with) you|(?:see|seeing) you (?:on|this|next|before|after|again)|"
+        r"(?:vous|te) voir (?:le|la|ce|cette|lundi|mardi|mercredi|jeudi|vendredi|samedi|"
+        r"dimanche|demain|bientot|avant|apres)",
     ),
     # the plain ways of asking for an appointment: the reader is sure of these
     "booking_explicit": _cue(
@@ -170,6 +193,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:vos|tes) (?:prochaines )?(?:disponibilites|dispos|creneaux|plages)",
         r"(?:prenez|prends|acceptez)(?:-| )(?:vous|tu)? ?(?:encore )?(?:des |de )?nouve\w+ client",
         r"quand (?:pourrais|puis|pourrions)-(?:je|nous) (?:passer|venir|vous voir|te voir)",
+        r"(?:dispo|disponible|available|free|libre)s? (?:" + _DAY + r"|demain|tomorrow|ce soir|"
+        r"tonight)(?: [\w:']+){0,3} ?\?",
     ),
     # none of the offered times suits: "aucun de ces créneaux ne me convient", "none of those
     # work for me" (other times are asked for, or nothing)
@@ -182,8 +207,9 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # a day or a time asked about, alone: "thurs?", "samedi?", "demain ou vendredi possible?"
     "day_ask": _cue(
         r"(?:" + _DAY + r"|demain|tomorrow|tonight|ce soir|this weekend|ce weekend|la fin de "
-        r"semaine|the weekend|le weekend)(?: (?:morning|afternoon|evening|night|matin|soir|"
-        r"apres-midi|pm|am))?(?: possible)? ?\?",
+        r"semaine|the weekend|le weekend)(?: [\w:']+){0,4} ?\?",
+        r"(?:does|would|will|is|could) (?:" + _DAY + r"|tomorrow|next \w+|the \d+\w*|this \w+)"
+        r"(?: [\w:]+){0,3} (?:work|suit|be ok|be okay|be possible|ok|okay|be free|free|open)",
     ),
     # ending an appointment: "I have to cancel Thursday", "je dois annuler", "can't make it"
     "cancel": _cue(
@@ -193,6 +219,7 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:ne|n') ?(?:pourrai|pourrais|peux|pourra|pourrons) (?:pas|plus) (?:venir|etre|y aller|"
         r"me presenter|m'y presenter)",
         r"pourrai pas (?:venir|etre)|peux pas venir|liberer (?:la|ma|le) (?:place|plage|creneau)",
+        r"(?:won't|will not|wont|not) be able to (?:make it|come|attend|be there)",
         r"take (?:me|us) off|don't hold|do not hold|no longer need|won't need|will not need|"
         r"no need for (?:our|my|the)",
         r"stop (?:therapy|sessions|coming)|arreter (?:les|mes) seances",

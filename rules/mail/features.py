@@ -257,11 +257,16 @@ def features(msg: InboundMessage, context: MailContext, read: Facts) -> dict[str
     found: dict[str, float] = {}
     names = _name_words(msg)
     words = ["_name_" if w in names else w for w in tokens(fold(read.new_text))]
-    for index, word in enumerate(words):
-        found["w:" + word] = WORD_VALUE
-        if index:
-            found["b:" + words[index - 1] + " " + word] = WORD_VALUE
-    for word in tokens(fold(read.subject)):
+    subject = tokens(fold(read.subject))
+    # A new message's subject is the writer's own words too ("RDV massage 60 min la semaine
+    # prochaine svp" over an empty body); a reply's is the other side's.
+    lines = [subject, words] if subject and not read.reply_subject else [words]
+    for line in lines:
+        for index, word in enumerate(line):
+            found["w:" + word] = WORD_VALUE
+            if index:
+                found["b:" + line[index - 1] + " " + word] = WORD_VALUE
+    for word in subject:
         found["s:" + word] = WORD_VALUE
     for cue in read.cues:
         found["cue:" + cue] = 1.0
