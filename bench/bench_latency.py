@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -158,6 +159,51 @@ def mail_latency(
     return latencies, floors
 
 
+def choice_latency(
+    servers: Servers, watcher: IdleWatcher, samples: int, tag: str
+) -> tuple[list[float], list[float], int]:
+    """(choice -> confirmation, paired IDLE floors, bookings) for clients who ask, get an
+    offer, then reply "1" in its thread (issue 12)."""
+    import email
+    import email.policy
+
+    assert servers.sink is not None
+    latencies, floors, booked = [], [], 0
+    for i in range(samples):
+        sender = f"chooser{i}.{tag}@client.example"
+        subject, body = BOOKING_FR[i % 2]
+        send_smtp(servers.sink.port, client_mail(sender, subject, body, name=f"Client {i}"),
+                  sender)
+        def to_client(who: str = sender) -> list[Any]:
+            assert servers.sink is not None
+            return [e for e in servers.sink.messages if who in e.rcpt_tos]
+
+        wait_until(lambda: bool(to_client()), 30, "the offer")
+        offer = next(e for e in servers.sink.messages if sender in e.rcpt_tos)
+        offer_id = str(email.message_from_bytes(offer.content,
+                                                policy=email.policy.default)["Message-ID"])
+        time.sleep(random.uniform(1.0, 1.5))  # let Dovecot's IDLE timer settle (see above)
+        expected = watcher.exists + 1
+        choice = client_mail(sender, f"Re: {subject}", "Le 1 svp, merci !",
+                             headers={"In-Reply-To": offer_id, "References": offer_id})
+        before = len([e for e in servers.sink.messages if sender in e.rcpt_tos])
+        send_smtp(servers.sink.port, choice, sender)
+        sent = [e.accepted_at for e in servers.sink.messages if e.mail_from == sender][-1]
+        woke = watcher.wait_for(expected)
+        wait_until(lambda count=before: len(to_client()) > count, 30, "the confirmation")
+        answer = [e for e in servers.sink.messages if sender in e.rcpt_tos][-1]
+        parsed = email.message_from_bytes(answer.content, policy=email.policy.default)
+        confirmed = any(p.get_content_type() == "text/calendar"
+                        and p.get_param("method") == "REQUEST" for p in parsed.walk())
+        booked += confirmed
+        if not confirmed:
+            print(f"  {sender}: answered without booking: {parsed['Subject']}")
+        latencies.append(answer.accepted_at - sent)
+        floors.append(woke - sent)
+        time.sleep(random.uniform(1.0, 1.5))
+    return latencies, floors, booked
+
+
 def invitation_latency(
     servers: Servers, samples: int, poll: float, tag: str
 ) -> tuple[list[float], list[float]]:
@@ -186,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mails", type=int, default=60, help="booking emails (>= 50)")
     parser.add_argument("--floor-samples", type=int, default=60, help="IDLE-alone samples")
     parser.add_argument("--invitations", type=int, default=12, help="invitations (>= 10)")
+    parser.add_argument("--choices", type=int, default=30,
+                        help="clients who reply to an offer choosing a time (issue 12)")
     parser.add_argument("--poll-seconds", type=int, default=5)
     parser.add_argument("--events", type=int, default=2000, help="events in the calendar")
     parser.add_argument(
@@ -225,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                 inv, poll_wait = invitation_latency(
                     servers, args.invitations, args.poll_seconds, tag
                 )
+                chosen, chosen_floor, booked = choice_latency(servers, watcher, args.choices,
+                                                              tag)
             finally:
                 code = service.stop()
                 output = service.output()
@@ -249,6 +299,19 @@ def main(argv: list[str] | None = None) -> int:
             target=f"<= +{ms(args.margin)}" if q == "p95" else "",
             ok=over <= args.margin if q == "p95" else None,
         )
+    choice_s, choice_floor_s = summary(chosen), summary(chosen_floor)
+    choice_over = choice_s["p95"] - choice_floor_s["p95"]
+    for q in ("p50", "p95", "max"):
+        table.add(
+            f"choice -> confirmation {q} ({len(chosen)})",
+            ms(choice_s[q]),
+            f"{ms(choice_floor_s[q])} IDLE wake",
+            f"+{ms(choice_s[q] - choice_floor_s[q])}",
+            target="<= +500 ms" if q == "p95" else "",
+            ok=choice_over <= 0.5 if q == "p95" else None,
+        )
+    table.add("choices booked (confirmation with iMIP REQUEST)", str(booked), "",
+              "", target=str(len(chosen)), ok=booked == len(chosen))
     for q in ("p50", "p95"):
         table.add(
             f"IDLE wake alone {q} ({len(alone)})",
@@ -294,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
             "invitation": inv_s,
             "poll_wait": wait_s,
             "invitation_after_poll": proc_s,
+            "choice_confirmation": choice_s,
+            "choice_idle_paired": choice_floor_s,
+            "choices_booked": booked,
             "samples": {
                 "mail_reply": latencies,
                 "idle_paired": paired,

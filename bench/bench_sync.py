@@ -46,11 +46,10 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from daemon.state import open_db  # noqa: E402
-
 from connectors.caldav import MULTIGET_BATCH, CalendarConnection  # noqa: E402
 from connectors.ical import occurrences  # noqa: E402
 from daemon.demo.radicale import RadicaleServer  # noqa: E402
+from daemon.ledger import Ledger  # noqa: E402
 from daemon.mirror import Mirror  # noqa: E402
 from rules.busy import busy_intervals  # noqa: E402
 
@@ -220,7 +219,7 @@ class Context:
 
     def fresh_mirror(self) -> tuple[Any, Mirror]:
         state = Path(tempfile.mkdtemp(dir=self.work, prefix="state-"))
-        db = open_db(state)
+        db = Ledger.open(state)
         return db, Mirror(db, ZONE)
 
 
@@ -290,7 +289,8 @@ def section_no_change(ctx: Context) -> None:
         )
 
         # One change: REPORT + one multiget.
-        href = next(iter(db.execute("SELECT href FROM objects WHERE raw NOT LIKE '%RRULE%'")))[0]
+        href = next(iter(db.conn.execute(
+            "SELECT href FROM objects WHERE raw NOT LIKE '%RRULE%'")))[0]
         etag, body = mirror.get(ctx.url, href) or (None, b"")
         edited = body.replace(b"SUMMARY:Event", b"SUMMARY:Edited event", 1)
         conn.put(href, edited, etag)
@@ -309,8 +309,9 @@ def section_no_change(ctx: Context) -> None:
 def section_busy_week(ctx: Context) -> None:
     mirror: Mirror = ctx.state["mirror"]
     end = WEEK_START + timedelta(days=7)
-    total = ctx.state["db"].execute("SELECT count(*) FROM objects").fetchone()[0]
-    read = sum(1 for _ in mirror.objects_in_window([ctx.url], WEEK_START, end))
+    total = ctx.state["db"].conn.execute("SELECT count(*) FROM objects").fetchone()[0]
+    read = sum(1 for _ in mirror.ledger.objects_in_window([ctx.url], WEEK_START.timestamp(),
+                                                         end.timestamp()))
     ours: list[float] = []
     naive: list[float] = []
     for _ in range(max(1, min(ctx.reps, 3))):
@@ -318,7 +319,7 @@ def section_busy_week(ctx: Context) -> None:
         ours.append(seconds)
 
         def every_object() -> int:
-            rows = ctx.state["db"].execute("SELECT raw FROM objects").fetchall()
+            rows = ctx.state["db"].conn.execute("SELECT raw FROM objects").fetchall()
             return sum(len(busy_intervals(occurrences(bytes(r[0]), WEEK_START, end, ZONE), ME))
                        for r in rows)
 

@@ -612,6 +612,9 @@ class Servers:
             calendar_url=self.frontdesk_calendar_url,
             mail=self.account(),
             poll_seconds=poll_seconds,
+            # a benchmark's backlog is far over any honest cap on automatic mail
+            extra="\n[limits]\nper_hour = 1000000\nper_day = 1000000\n"
+                  "per_sender_per_day = 1000000\n",
         )
         text = path.read_text().replace('log_level = "info"', f'log_level = "{log_level}"')
         path.write_text(text)

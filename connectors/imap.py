@@ -4,6 +4,10 @@ A thin adapter. It decides nothing; it turns imapclient's bytes into str, int an
 the edge, and imapclient's and the socket's exceptions into the small MailError tree, each one
 sentence a person can act on. The client's messages are never deleted, moved or changed: bodies
 are read with BODY.PEEK[] (BODY[] would set \\Seen), and the only STORE is +FLAGS.SILENT.
+
+What one fetch can cost is bounded: sizes (RFC822.SIZE) are asked first, a message above the
+caller's maximum comes back as its header only (BODY.PEEK[HEADER], marked truncated, with its
+real size), and bodies are fetched in batches bounded in bytes as well as in number.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
@@ -34,6 +38,9 @@ log = logging.getLogger(__name__)
 # Server keep-alives during IDLE ("* OK Still here"): not news about the mailbox.
 _KEEPALIVES = (b"OK",)
 _HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+MAX_MESSAGE_SIZE: Final = 25 * 1024 * 1024  # a bigger message is read as its header only
+MAX_BATCH_BYTES: Final = 32 * 1024 * 1024  # message bytes asked for in one FETCH, at most
+MAX_HEADER_BYTES: Final = 256 * 1024  # of an oversized message's header (a real one is < 64 KB)
 
 
 class MailError(Exception):
@@ -63,10 +70,16 @@ class FolderState:
 
 @dataclass(frozen=True)
 class Fetched:
+    """One message as read. When `truncated`, `raw` is its header only (with the blank line that
+    ends it, unless the header itself is above MAX_HEADER_BYTES): the whole message, `size`
+    bytes, was above the maximum the caller allows."""
+
     uid: int
     raw: bytes
     flags: tuple[str, ...]
     internaldate: datetime | None  # aware, as the server recorded it
+    size: int = 0  # RFC822.SIZE: the whole message, as the server counts it (RFC 3501: CRLF)
+    truncated: bool = False
 
 
 def _text(value: Any) -> str:
@@ -361,26 +374,83 @@ class Mailbox:
                     keep.append(uid)
         return keep
 
-    def fetch(self, uids: Sequence[int], batch: int = 100) -> Iterator[Fetched]:
-        """Whole messages with BODY.PEEK[]: \\Seen stays as it was. Vanished UIDs are skipped."""
+    def fetch(
+        self,
+        uids: Sequence[int],
+        batch: int = 100,
+        *,
+        max_size: int = MAX_MESSAGE_SIZE,
+        batch_bytes: int = MAX_BATCH_BYTES,
+    ) -> Iterator[Fetched]:
+        """The messages, in ascending UID order, read with PEEK: \\Seen stays as it was.
+
+        Sizes, flags and arrival dates are asked first, `batch` UIDs at a time. A message of
+        at most `max_size` bytes is read whole (BODY.PEEK[]), in FETCHes of at most `batch`
+        messages and `batch_bytes` bytes (a message bigger than `batch_bytes` goes alone); a
+        bigger one is read as its header only (at most MAX_HEADER_BYTES of it) and comes back
+        `truncated`, with its real `size`. Vanished UIDs are skipped.
+        """
         self._need_selected("read messages")
+        if max_size < 0 or batch_bytes < 1:
+            raise ValueError("max_size must be 0 or more and batch_bytes 1 or more")
+        count = max(1, int(batch))
         wanted = sorted({int(u) for u in uids})
-        for start in range(0, len(wanted), max(1, batch)):
-            chunk = wanted[start : start + max(1, batch)]
-            with self._guard(f"read messages {chunk[0]}..{chunk[-1]}") as client:
-                data = client.fetch(chunk, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+        for start in range(0, len(wanted), count):
+            chunk = wanted[start : start + count]
+            with self._guard(f"read the sizes of messages {chunk[0]}..{chunk[-1]}") as client:
+                meta = client.fetch(chunk, ["RFC822.SIZE", "FLAGS", "INTERNALDATE"])
+            group: list[tuple[int, int | None]] = []  # the UIDs (and sizes) of the next FETCH
+            kind = ""
+            cost = 0  # bytes the next FETCH will bring, at most
             for uid in chunk:
-                item = data.get(uid)
-                if item is None or b"BODY[]" not in item:
-                    continue
-                raw = item[b"BODY[]"]
-                when = item.get(b"INTERNALDATE")
-                yield Fetched(
-                    uid=uid,
-                    raw=bytes(raw) if raw is not None else b"",
-                    flags=tuple(_text(f) for f in item.get(b"FLAGS", ())),
-                    internaldate=when if isinstance(when, datetime) else None,
-                )
+                item = meta.get(uid)
+                if item is None:
+                    continue  # expunged meanwhile
+                size = _size(item.get(b"RFC822.SIZE"))
+                if size is None:  # a server that will not say how big: read it whole, alone
+                    this, bytes_ = "alone", 0
+                elif size <= max_size:
+                    this, bytes_ = "whole", size
+                else:
+                    this, bytes_ = "header", min(size, MAX_HEADER_BYTES)
+                if group and (this != kind or this == "alone" or cost + bytes_ > batch_bytes):
+                    yield from self._read(group, kind, meta)
+                    group, cost = [], 0
+                group.append((uid, size))
+                kind = this
+                cost += bytes_
+            if group:
+                yield from self._read(group, kind, meta)
+
+    def _read(
+        self, group: list[tuple[int, int | None]], kind: str, meta: dict[int, dict[bytes, Any]]
+    ) -> Iterator[Fetched]:
+        """One FETCH of whole messages or of headers; flags and dates come from `meta`."""
+        uids = [uid for uid, _ in group]
+        whole = kind != "header"
+        if whole:
+            doing = f"read messages {uids[0]}..{uids[-1]}"
+            section = "BODY.PEEK[]"
+        else:
+            doing = f"read the header of oversized messages {uids[0]}..{uids[-1]}"
+            section = f"BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}>"
+        with self._guard(doing) as client:
+            data = client.fetch(uids, [section])
+        for uid, size in group:
+            item = data.get(uid)
+            raw = _section(item, "BODY[]" if whole else "BODY[HEADER]") if item else None
+            if raw is None:
+                continue  # expunged meanwhile
+            info = meta.get(uid, {})
+            when = info.get(b"INTERNALDATE")
+            yield Fetched(
+                uid=uid,
+                raw=raw,
+                flags=tuple(_text(f) for f in info.get(b"FLAGS", ())),
+                internaldate=when if isinstance(when, datetime) else None,
+                size=len(raw) if size is None else size,
+                truncated=not whole,
+            )
 
     def message_ids(self, uids: Sequence[int]) -> dict[int, str]:
         """UID -> Message-ID (with its angle brackets) of those messages that have one."""
@@ -496,6 +566,23 @@ class Mailbox:
     def noop(self) -> None:
         with self._guard("keep the connection alive") as client:
             client.noop()
+
+
+def _size(value: Any) -> int | None:
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        return None
+    return size if size >= 0 else None
+
+
+def _section(item: dict[bytes, Any], name: str) -> bytes | None:
+    """The bytes of one body section; servers echo its name in their own spelling, with the
+    origin of a partial fetch ("BODY[HEADER]<0>")."""
+    for key, value in item.items():
+        if _text(key).upper().replace(" ", "").split("<", 1)[0] == name:
+            return bytes(value) if value is not None else b""
+    return None
 
 
 def _said_bye(client: IMAPClient, exc: BaseException) -> bool:

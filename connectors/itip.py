@@ -5,7 +5,10 @@ Everything is built with icalendar and the email package, never by joining iCale
 - `imip_reply_message`: the iMIP email carrying it (RFC 6047), as an automatic reply (RFC 3834);
 - `declined_copy`: the freelancer's stored copy with only their PARTSTAT changed (RFC 4791 §4.1,
   RFC 6638 §3.2.2 and §7.1 for SCHEDULE-AGENT);
-- `reply_message_id`: the deterministic Message-ID the daemon records before sending.
+- `reply_message_id`: the deterministic Message-ID the daemon records before sending;
+- `cancelled_copy`, `moved_copy`, `partstat_copy`, `flagged_copy`, `event_facts`: changing and
+  checking the stored copy of an appointment frontdesk booked (it is the ORGANIZER);
+- `read_answers`: clients' iTIP answers (REPLY, COUNTER, REFRESH...) to those appointments.
 """
 
 from __future__ import annotations
@@ -14,22 +17,43 @@ import copy
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Component, Event, Timezone, vCalAddress
 from icalendar.parser import Contentline, Contentlines
+from icalendar.prop import vBroken, vCategory, vText
 
-from connectors.ical import parse_calendar
+from connectors.ical import MalformedObject, parse_calendar
+from connectors.ical.expansion import _check, _Event
+from connectors.ical.items import _recurrence_id
+from connectors.ical.values import _first, _is_date, _props
 from rules.model import CalendarItem
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
+    "MAX_ANSWER_COMPONENTS",
+    "MAX_COMMENT_CHARS",
+    "AttendeeAnswer",
+    "EventFacts",
+    "booking_calendars",
+    "booking_message_id",
+    "cancelled_copy",
     "declined_copy",
+    "event_facts",
+    "flagged_copy",
     "imip_reply_message",
+    "imip_request_message",
+    "moved_copy",
+    "partstat_copy",
+    "read_answers",
     "reply_calendar",
     "reply_message_id",
 ]
@@ -447,3 +471,493 @@ def declined_copy(
                 prop.params["SCHEDULE-AGENT"] = "CLIENT"
     # sorted=False keeps the properties in the order the server stored them.
     return bytes(cal.to_ical(sorted=False))
+
+
+# --- Appointments frontdesk books ---------------------------------------------------------------
+
+
+def _booking_vevent(*, uid: str, start: datetime, end: datetime, summary: str, description: str,
+                    organizer: tuple[str, str], attendee: tuple[str, str], now: datetime,
+                    sequence: int, status: str, schedule_agent_client: bool) -> Event:
+    event = Event()
+    event.add("UID", uid)
+    event.add("DTSTAMP", now.astimezone(UTC))
+    event.add("SEQUENCE", sequence)
+    event.add("DTSTART", start)
+    event.add("DTEND", end)
+    event.add("SUMMARY", _header(summary))
+    if description.strip():
+        event.add("DESCRIPTION", description.strip())
+    event.add("STATUS", status)
+    event.add("TRANSP", "OPAQUE")
+    who = vCalAddress(f"mailto:{organizer[1]}")
+    if organizer[0]:
+        who.params["CN"] = _header(organizer[0])
+    event["ORGANIZER"] = who
+    guest = vCalAddress(f"mailto:{attendee[1]}")
+    if attendee[0]:
+        guest.params["CN"] = _header(attendee[0])
+    guest.params["ROLE"] = "REQ-PARTICIPANT"
+    guest.params["PARTSTAT"] = "NEEDS-ACTION"
+    guest.params["RSVP"] = "TRUE"
+    if schedule_agent_client:
+        # RFC 6638 §7.1: frontdesk sends the invitation itself; the server must not send another
+        guest.params["SCHEDULE-AGENT"] = "CLIENT"
+    event["ATTENDEE"] = guest
+    return event
+
+
+def booking_calendars(*, uid: str, start: datetime, end: datetime, summary: str,
+                      description: str, organizer: tuple[str, str], attendee: tuple[str, str],
+                      now: datetime, sequence: int = 0, status: str = "CONFIRMED",
+                      schedule_agent_client: bool = False,
+                      prodid: str = "-//frontdesk//EN") -> tuple[bytes, bytes]:
+    """(the freelancer's stored copy, the iTIP REQUEST to the client) of one appointment.
+
+    The stored copy has no METHOD (RFC 4791 §4.1); the REQUEST (RFC 5546 §3.2.2) carries
+    METHOD:REQUEST, or METHOD:CANCEL with STATUS:CANCELLED. Both have the VTIMEZONE of the
+    times' zone. `organizer` and `attendee` are (name, address).
+    """
+    if now.tzinfo is None or start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("now, start and end must be aware datetimes")
+    made: list[bytes] = []
+    method = "CANCEL" if status == "CANCELLED" else "REQUEST"
+    for with_method in (False, True):
+        cal = Calendar()
+        cal.add("PRODID", prodid)
+        cal.add("VERSION", "2.0")
+        if with_method:
+            cal.add("METHOD", method)
+        event = _booking_vevent(uid=uid, start=start, end=end, summary=summary,
+                                description=description, organizer=organizer, attendee=attendee,
+                                now=now, sequence=sequence, status=status,
+                                schedule_agent_client=schedule_agent_client and not with_method)
+        cal.add_component(event)
+        _add_timezones(cal, Calendar(), event, now)
+        made.append(bytes(cal.to_ical(sorted=False)))
+    return made[0], made[1]
+
+
+def imip_request_message(
+    *,
+    from_address: str,
+    from_name: str,
+    to_address: str,
+    to_name: str,
+    subject: str,
+    text: str,
+    calendar: bytes,
+    message_id: str,
+    now: datetime,
+    in_reply_to: str = "",
+    references: Iterable[str] = (),
+    method: str = "REQUEST",
+) -> EmailMessage:
+    """An appointment sent to the client (RFC 6047): multipart/mixed holding the text and the
+    text/calendar with `method` as alternatives, and the same calendar as an invite.ics
+    attachment, the shape Google, Outlook and Apple send and every calendar app reads."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    msg = EmailMessage()
+    msg["From"] = _mailbox(from_name, from_address)
+    msg["To"] = _mailbox(to_name, to_address)
+    msg["Subject"] = _header(subject)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = _header(message_id)
+    if in_reply_to:
+        msg["In-Reply-To"] = _header(in_reply_to)
+        thread = [_header(r) for r in references if r.strip()] + [_header(in_reply_to)]
+        msg["References"] = " ".join(dict.fromkeys(thread))
+    msg["Auto-Submitted"] = "auto-replied"
+    body = EmailMessage()
+    body.set_content(text, subtype="plain", charset="utf-8")
+    body.add_alternative(calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
+                         params={"method": method})
+    msg.make_mixed()
+    msg.attach(body)
+    msg.add_attachment(calendar, maintype="application", subtype="ics",
+                       filename="invite.ics")
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]  # it belongs on the top part only
+    return msg
+
+
+def booking_message_id(uid: str, sequence: int, kind: str, domain: str) -> str:
+    """A deterministic Message-ID for the email about one revision of one appointment."""
+    digest = hashlib.sha256("\0".join((kind, uid, str(sequence))).encode()).hexdigest()[:32]
+    host = re.sub(r"[^A-Za-z0-9.-]", "", domain).strip(".-").lower() or "frontdesk.invalid"
+    return f"<frontdesk.{kind}.{digest}@{host}>"
+
+
+# --- Changing an appointment frontdesk booked ---------------------------------------------------
+#
+# The stored copy may have been edited by the freelancer's calendar app since frontdesk wrote it:
+# each change below touches only the properties it names and writes everything else back as read.
+
+_TOKEN = re.compile(r"[A-Za-z0-9-]+")  # an iana-token or x-name (RFC 5545 §3.1), e.g. a PARTSTAT
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """Anything icalendar raises on odd data becomes MalformedObject: a caller handles one error
+    for bytes it cannot use, whatever the library's internals tripped on."""
+    try:
+        yield
+    except MalformedObject:
+        raise
+    except Exception as error:  # icalendar raises ValueError, KeyError, TypeError... on odd data
+        log.debug("Cannot use %s", what, exc_info=True)
+        raise MalformedObject(f"cannot use {what}: {error!r}") from error
+
+
+def _aware_utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be an aware datetime")
+    return value.astimezone(UTC)
+
+
+def _appointment(cal: Calendar, uid: str) -> list[Component]:
+    """The VEVENTs that are the appointment: its master, or, in an object holding only
+    overrides of that UID, those; [] when the UID is not there."""
+    found = _events(cal, uid)
+    masters = [c for c in found if "RECURRENCE-ID" not in c]
+    return masters or found
+
+
+def _stored(
+    raw: bytes | str, uid: str, *, every_vevent: bool = False
+) -> tuple[Calendar, list[Component]]:
+    """The stored copy without METHOD (RFC 4791 §4.1), and the appointment's VEVENTs (with
+    `every_vevent`, its overrides too)."""
+    cal = _read(raw)
+    cal.pop("METHOD", None)
+    found = _events(cal, uid) if every_vevent else _appointment(cal, uid)
+    if not found:
+        raise MalformedObject(f"no VEVENT with UID {uid!r} in the stored object")
+    return cal, found
+
+
+def _put(component: Component, name: str, value: object) -> None:
+    """Set one property where it already stands, so the copy keeps the stored order."""
+    scratch = Component()
+    scratch.add(name, value)
+    component[name] = scratch[name]
+
+
+def _revised(component: Component, sequence: int, now: datetime) -> None:
+    """An organizer's change: a new SEQUENCE (RFC 5546 §2.1.4), DTSTAMP and LAST-MODIFIED."""
+    _put(component, "SEQUENCE", sequence)
+    _put(component, "DTSTAMP", now)
+    _put(component, "LAST-MODIFIED", now)
+
+
+def _written(cal: Calendar) -> bytes:
+    # sorted=False keeps the properties in the order the server stored them.
+    return bytes(cal.to_ical(sorted=False))
+
+
+def _valid_sequence(sequence: int) -> None:
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+        raise ValueError(f"sequence must be a non-negative integer, got {sequence!r}")
+
+
+def cancelled_copy(raw: bytes, uid: str, *, sequence: int, now: datetime) -> bytes:
+    """The stored copy with appointment `uid` STATUS:CANCELLED at SEQUENCE `sequence`, DTSTAMP and
+    LAST-MODIFIED `now` (UTC); everything else as stored.
+
+    Every VEVENT of the UID is cancelled, overrides too: a calendar app may have split the
+    appointment, and an override left CONFIRMED would still block the freelancer's time.
+    Raises MalformedObject when the object cannot be read or has no VEVENT with that UID.
+    """
+    _valid_sequence(sequence)
+    stamp = _aware_utc(now, "now")
+    with _reading(f"the stored copy of {uid!r}"):
+        cal, found = _stored(raw, uid, every_vevent=True)
+        for event in found:
+            _put(event, "STATUS", "CANCELLED")
+            _revised(event, sequence, stamp)
+        return _written(cal)
+
+
+def _zone_of(value: datetime) -> tzinfo:
+    """A zone that can be written as a TZID with its VTIMEZONE: a zoneinfo zone, or UTC."""
+    zone = value.tzinfo
+    if isinstance(zone, ZoneInfo) or zone is UTC:
+        assert zone is not None
+        return zone
+    raise ValueError(f"start must be in a zoneinfo zone or UTC, not {zone!r}")
+
+
+def _add_zones_of_times(cal: Calendar, event: Component, now: datetime) -> None:
+    """The VTIMEZONE of the DTSTART/DTEND just written, when the copy has none of that TZID
+    (made as booking_calendars makes it); other zones of the copy, used or missing, are left as
+    the freelancer's app wrote them."""
+    times = Calendar()
+    times.add_component(Event({name: event[name] for name in ("DTSTART", "DTEND")}))
+    _add_timezones(times, cal, event, now)
+    have = {str(tz.get("TZID", "")) for tz in cal.walk("VTIMEZONE")}
+    cal.subcomponents[0:0] = [
+        tz for tz in times.walk("VTIMEZONE") if str(tz.get("TZID", "")) not in have
+    ]
+
+
+def moved_copy(
+    raw: bytes, uid: str, *, start: datetime, end: datetime, sequence: int, now: datetime
+) -> bytes:
+    """The stored copy with appointment `uid` moved to [start, end), in start's zone with its
+    VTIMEZONE, DURATION removed, STATUS:CONFIRMED, SEQUENCE `sequence`, DTSTAMP and
+    LAST-MODIFIED `now`; every ATTENDEE but the ORGANIZER asked again (PARTSTAT=NEEDS-ACTION,
+    RSVP=TRUE: RFC 5546 §3.2.2.1, a rescheduled event needs a new answer). Everything else as
+    stored. STATUS is set, not kept: the client is sent a REQUEST for the new time, so the copy
+    must not stay cancelled or tentative behind it.
+
+    Raises MalformedObject when the object cannot be read or has no VEVENT with that UID.
+    """
+    _valid_sequence(sequence)
+    stamp = _aware_utc(now, "now")
+    _aware_utc(start, "start")
+    _aware_utc(end, "end")
+    if end <= start:
+        raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    zone = _zone_of(start)
+    with _reading(f"the stored copy of {uid!r}"):
+        cal, targets = _stored(raw, uid)
+        for event in targets:
+            event.pop("DURATION", None)
+            _put(event, "DTSTART", start)
+            _put(event, "DTEND", end.astimezone(zone))
+            _put(event, "STATUS", "CONFIRMED")
+            _revised(event, sequence, stamp)
+            organizers = {_address(o) for o in _listed(event.get("ORGANIZER"))}
+            for attendee in _listed(event.get("ATTENDEE")):
+                if isinstance(attendee, vBroken) or _address(attendee) in organizers:
+                    continue
+                attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+                attendee.params["RSVP"] = "TRUE"
+            _add_zones_of_times(cal, event, stamp)
+        return _written(cal)
+
+
+def partstat_copy(raw: bytes, uid: str, *, attendee: str, partstat: str) -> bytes | None:
+    """The stored copy with `attendee`'s PARTSTAT set to `partstat` and their RSVP removed (they
+    answered), other parameters (CN, ROLE, SCHEDULE-AGENT...) kept; SEQUENCE unchanged (an
+    attendee's answer is no organizer change, RFC 5546 §2.1.4). None when no ATTENDEE of the
+    appointment has that address (compared as connectors.ical reads addresses).
+
+    Raises MalformedObject when the object cannot be read or has no VEVENT with that UID.
+    """
+    wanted = partstat.strip().upper()
+    if not _TOKEN.fullmatch(wanted):
+        raise ValueError(f"not a PARTSTAT value: {partstat!r}")
+    who = _address(attendee)
+    with _reading(f"the stored copy of {uid!r}"):
+        cal, targets = _stored(raw, uid)
+        changed = 0
+        for event in targets:
+            for prop in _listed(event.get("ATTENDEE")):
+                if isinstance(prop, vBroken) or _address(prop) != who:
+                    continue
+                prop.params["PARTSTAT"] = wanted
+                prop.params.pop("RSVP", None)
+                changed += 1
+        return _written(cal) if changed else None
+
+
+def _categories(component: Component) -> list[str]:
+    """Every category of a VEVENT, over all its CATEGORIES lines, in order."""
+    return [
+        str(name)
+        for prop in _props(component, "CATEGORIES")
+        if isinstance(prop, vCategory)
+        for name in prop.cats
+    ]
+
+
+def flagged_copy(raw: bytes, uid: str, *, category: str) -> bytes:
+    """The stored copy with `category` among the appointment's CATEGORIES (added to its first
+    CATEGORIES line, or on a new one; never twice, compared without case), SEQUENCE unchanged.
+
+    Raises MalformedObject when the object cannot be read or has no VEVENT with that UID.
+    """
+    name = category.strip()
+    if not name:
+        raise ValueError("category must not be empty")
+    with _reading(f"the stored copy of {uid!r}"):
+        cal, targets = _stored(raw, uid)
+        for event in targets:
+            if name.casefold() in {c.casefold() for c in _categories(event)}:
+                continue
+            lines = [p for p in _props(event, "CATEGORIES") if isinstance(p, vCategory)]
+            if lines:
+                lines[0].cats.append(vText(name))
+            else:
+                event.add("CATEGORIES", vCategory([name]))
+        return _written(cal)
+
+
+# --- What the server holds, what a client answered ----------------------------------------------
+
+
+def _placed(component: Component, zone: ZoneInfo | None) -> _Event:
+    """A VEVENT with its [start, end) as connectors.ical reads it for busy time (DURATION becomes
+    the end, an all-day event runs midnight to midnight, floating times are local): aware, in
+    `zone` (UTC without one).
+
+    Times that cannot be placed stay None: unreadable, a TZID nothing resolves (a guess,
+    STANDARDS §5), or, without `zone`, floating times and dates.
+    """
+    event = _Event(copy.deepcopy(component), "0", str(_first(component, "UID") or "").strip())
+    start_prop, end_prop = (_first(event.component, n) for n in ("DTSTART", "DTEND"))
+    if isinstance(start_prop, vBroken) or isinstance(end_prop, vBroken):
+        return event
+    values = [getattr(p, "dt", None) for p in (start_prop, end_prop)]
+    event.all_day = _is_date(values[0])
+    if any(
+        isinstance(v, datetime) and v.tzinfo is None and "TZID" in p.params
+        for p, v in zip((start_prop, end_prop), values, strict=True)
+    ):
+        return event
+    placed_by_start = isinstance(values[0], datetime) and values[0].tzinfo is not None
+    if zone is None and (not placed_by_start or _is_date(values[1])):
+        return event
+    try:
+        problem = _check(event, zone or ZoneInfo("UTC"))
+    except (ValueError, OverflowError, TypeError):
+        problem = "unusable times"
+    if problem:
+        event.start = event.end = None
+    return event
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What the server's copy of an appointment says, to tell whether a change reached it."""
+
+    sequence: int
+    status: str  # upper-case, "" when absent
+    start: datetime | None  # aware; None when it cannot be placed (see _placed)
+    end: datetime | None
+    categories: tuple[str, ...]
+    partstats: dict[str, str] = field(hash=False)  # attendee address, lower-case -> PARTSTAT
+
+
+def _upper(component: Component, name: str) -> str:
+    value = _first(component, name)
+    return "" if value is None or isinstance(value, vBroken) else str(value).strip().upper()
+
+
+def event_facts(raw: bytes, uid: str) -> EventFacts | None:
+    """The facts of appointment `uid` in a stored object (its master; among several, the highest
+    SEQUENCE), or None when the object has no VEVENT with that UID.
+
+    Raises MalformedObject when the object cannot be read.
+    """
+    with _reading(f"the stored copy of {uid!r}"):
+        targets = _appointment(_read(raw), uid)
+        if not targets:
+            return None
+        event = sorted(targets, key=_sequence)[-1]
+        placed = _placed(event, None)
+        partstats = {
+            _address(a): str(a.params.get("PARTSTAT") or "NEEDS-ACTION").strip().upper()
+            for a in _listed(event.get("ATTENDEE"))
+            if not isinstance(a, vBroken)
+        }
+        return EventFacts(
+            sequence=_sequence(event),
+            status=_upper(event, "STATUS"),
+            start=placed.start,
+            end=placed.end,
+            categories=tuple(_categories(event)),
+            partstats=partstats,
+        )
+
+
+MAX_ANSWER_BYTES = 1_000_000  # an iTIP answer is a few kilobytes; past this it is not one
+MAX_ANSWER_COMPONENTS = 50  # VCALENDAR, VTIMEZONEs and their rules, VEVENTs, VALARMs together
+MAX_COMMENT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class AttendeeAnswer:
+    """One VEVENT of a client's iTIP message to the freelancer (RFC 5546 §3.2.3-§3.2.8)."""
+
+    method: str  # the VCALENDAR's METHOD, upper-case: REPLY, COUNTER, REFRESH, DECLINECOUNTER...
+    uid: str
+    recurrence_id: str | None  # as CalendarItem.recurrence_id spells it; None for the master
+    sequence: int
+    attendee: str  # the answering address, lower-case; "" when there is none
+    partstat: str  # upper-case; "" when absent or not a token
+    start: datetime | None  # aware: the event's times, for a COUNTER the proposed ones
+    end: datetime | None
+    comment: str  # the COMMENT text, at most MAX_COMMENT_CHARS characters
+
+
+def _answering(component: Component) -> Any:
+    """The ATTENDEE who answers: clients differ (Google sends only them; Outlook adds the
+    ORGANIZER and other attendees with their old PARTSTATs), so the first one who is not the
+    ORGANIZER and has answered, else the first one who is not the ORGANIZER (a REFRESH, or a
+    COUNTER that leaves PARTSTAT at NEEDS-ACTION)."""
+    organizers = {_address(o) for o in _props(component, "ORGANIZER")}
+    others = [a for a in _props(component, "ATTENDEE") if _address(a) not in organizers]
+    answered = [a for a in others if _partstat(a) not in ("", "NEEDS-ACTION")]
+    return (answered or others or [None])[0]
+
+
+def _partstat(attendee: Any) -> str:
+    value = str(getattr(attendee, "params", {}).get("PARTSTAT") or "").strip().upper()
+    return value if _TOKEN.fullmatch(value) else ""
+
+
+def _too_big(ics: str | bytes) -> str:
+    """Why the answer is refused before parsing it, or ""."""
+    size = len(ics) if isinstance(ics, bytes) else len(ics.encode("utf-8", "surrogatepass"))
+    if size > MAX_ANSWER_BYTES:
+        return f"{size} bytes, more than {MAX_ANSWER_BYTES}"
+    lines = Contentlines.from_ical(_text(ics).lstrip("\ufeff"))  # type: ignore[no-untyped-call]
+    count = sum(1 for line in lines if _line_name(line) == "BEGIN")
+    if count > MAX_ANSWER_COMPONENTS:
+        return f"{count} components, more than {MAX_ANSWER_COMPONENTS}"
+    return ""
+
+
+def read_answers(ics: str | bytes, *, zone: ZoneInfo | None = None) -> list[AttendeeAnswer]:
+    """One AttendeeAnswer per VEVENT of an iTIP message a client sent (a REPLY may hold several).
+
+    `zone` is the freelancer's: floating times and dates are read there, as connectors.ical
+    reads them; without it such times are None rather than a guess.
+    Raises MalformedObject for input that cannot be read, over MAX_ANSWER_BYTES, or with more
+    than MAX_ANSWER_COMPONENTS components.
+    """
+    with _reading("the calendar answer"):
+        why = _too_big(ics)
+        if why:
+            raise MalformedObject(f"refused a calendar answer of {why}")
+        cal = parse_calendar(ics)
+        method = _upper(cal, "METHOD")
+        answers: list[AttendeeAnswer] = []
+        for component in cal.walk("VEVENT"):
+            uid = str(_first(component, "UID") or "").strip()
+            rid = _first(component, "RECURRENCE-ID")
+            if isinstance(rid, vBroken) or not (rid is None or isinstance(rid.dt, date)):
+                log.info("Skipped an answer for UID %r: its RECURRENCE-ID is unreadable", uid)
+                continue  # which instance it answers is unknown: never let it pass for a master
+            placed = _placed(component, zone)
+            # Spelled as calendar_items spells it, so the daemon finds the item it answers.
+            recurrence_id = None if rid is None else _recurrence_id(placed, zone or ZoneInfo("UTC"))
+            who = _answering(component)
+            comments = [str(c).strip() for c in _props(component, "COMMENT")]
+            answer = AttendeeAnswer(
+                method=method,
+                uid=uid,
+                recurrence_id=recurrence_id,
+                sequence=_sequence(component),
+                attendee=_address(who) if who is not None else "",
+                partstat=_partstat(who),
+                start=placed.start,
+                end=placed.end,
+                comment="\n".join(c for c in comments if c)[:MAX_COMMENT_CHARS],
+            )
+            answers.append(answer)
+        return answers

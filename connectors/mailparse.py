@@ -3,12 +3,20 @@
 Parsing uses the stdlib `email` package with `policy.default`. Header values are read raw and
 decoded here, because the default policy's header objects raise on some hostile input (an encoded
 word that decodes to CR/LF inside an address) and leave undecodable 8-bit bytes as surrogates.
+
+Every str this module returns is valid text: undecodable bytes are decoded as windows-1252 or
+become U+FFFD, so no surrogate survives and every value encodes as UTF-8. Addresses are
+lower-cased, with the domain in IDNA ASCII form (A-labels: `bücher.example` becomes
+`xn--bcher-kva.example`) and the local part as Unicode (NFC): an address is ASCII unless its local
+part is not, and only then does answering it need SMTPUTF8. The work is linear in the size of the
+message, whatever its shape (HTML, format=flowed, thousands of parts).
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import re
@@ -18,15 +26,19 @@ from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+
+from lxml import etree
 
 from rules.model import InboundMessage
+from rules.senders import canonical_address
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 200_000  # characters of body text kept; enough for any human-written request
 MAX_HEADERS = 200  # headers kept in InboundMessage.headers (a real message has a few dozen)
 MAX_HEADER_VALUE = 2_000  # characters of each kept header value
+# ... except these, which rules read whole (a Fastmail Authentication-Results runs to 3,000).
+_LONG_HEADERS = {"authentication-results": 8_000}
 
 _CALENDAR_TYPES = frozenset(
     {"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"}
@@ -55,15 +67,26 @@ _ADDRESS_RE = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[^\s@<>()\[\],;:\\\"]+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 _SURROGATES_RE = re.compile(r"[\udc80-\udcff]+")
+_ANY_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# Python codecs that are no charset a mail could mean: they turn text into escapes, or fail.
+_NOT_CHARSETS = frozenset(
+    {"unicode_escape", "raw_unicode_escape", "undefined", "punycode", "idna", "mbcs", "oem"}
+)
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
+_ENCODED_WORD = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="
+_EW_GAP_RE = re.compile(rf"(?<=\?=)[ \t]+(?={_ENCODED_WORD})")
 
 
 class MalformedMessage(Exception):
     """The bytes cannot be read as an email at all."""
 
 
-def parse_message(raw: bytes) -> InboundMessage:
-    """Decode one received message. Raises MalformedMessage only when nothing is readable."""
+def parse_message(raw: bytes, *, size: int | None = None) -> InboundMessage:
+    """Decode one received message. Raises MalformedMessage only when nothing is readable.
+
+    `size` is the message's real size when `raw` is only part of it (the headers of a message
+    too big to fetch whole); InboundMessage.size is then that, not len(raw).
+    """
     if not isinstance(raw, (bytes, bytearray)):
         raise MalformedMessage(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw).lstrip(b"\r\n")  # a leading blank line would end the headers at once
@@ -76,10 +99,13 @@ def parse_message(raw: bytes) -> InboundMessage:
     if not list(msg.raw_items()):
         raise MalformedMessage("no header could be read")
     try:
-        return _Decoder(msg, raw).message()
+        decoded = _Decoder(msg, raw).message()
     except Exception as exc:  # a decoding bug must cost one message, not the inbox loop
         log.debug("decoding failed", exc_info=True)
         raise MalformedMessage(f"internal error while decoding: {exc!r}") from exc
+    if size is not None and size > decoded.size:
+        decoded = dataclasses.replace(decoded, size=int(size))
+    return decoded
 
 
 class _Decoder:
@@ -114,6 +140,7 @@ class _Decoder:
         return self._clean(_fix_surrogates(text))
 
     def _clean(self, text: str) -> str:
+        text = _valid_text(text)
         if "\r" in text or "\n" in text:
             self.headers_ok = False  # CR/LF smuggled in through an encoded word
         return " ".join(_CONTROL_RE.sub(" ", text).split())
@@ -122,7 +149,9 @@ class _Decoder:
         """(display name, lower-cased address) of every valid mailbox in every occurrence."""
         found: list[tuple[str, str]] = []
         for value in self._raw_values(name):
-            value = _fix_surrogates(value)
+            # RFC 2047 §6.2: space between two encoded words is not text (Python 3.11's phrase
+            # parser keeps it: "Zoé Dup" + "ont" read "Zoé Dup ont").
+            value = _EW_GAP_RE.sub("", _fix_surrogates(value))
             try:
                 header = email_policy.default.header_factory(name, value)
                 pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
@@ -151,7 +180,7 @@ class _Decoder:
     def _message_ids(self, name: str) -> list[str]:
         ids: list[str] = []
         for value in self._raw_values(name):
-            value = _CONTROL_RE.sub(" ", _fix_surrogates(value))
+            value = _CONTROL_RE.sub(" ", _valid_text(value))
             found = _MSGID_RE.findall(value) or [t.strip("<>") for t in value.split()]
             ids.extend(i for i in found if i and i not in ids)
         return ids
@@ -171,8 +200,9 @@ class _Decoder:
         non-standard ones; a message with thousands of headers cannot make this list large."""
         found: list[tuple[str, str]] = []
         for name, value in self.headers[:MAX_HEADERS]:
-            clean = self._clean(_fix_surrogates(_unfold(value)))[:MAX_HEADER_VALUE]
-            found.append((self._clean(name.lower())[:MAX_HEADER_VALUE], clean))
+            key = self._clean(name.lower())[:MAX_HEADER_VALUE]
+            limit = _LONG_HEADERS.get(key, MAX_HEADER_VALUE)
+            found.append((key, self._clean(_unfold(value[: limit * 4]))[:limit]))
         return tuple(found)
 
     # --- whole message --------------------------------------------------------------------
@@ -223,7 +253,7 @@ class _Decoder:
         )
 
     def _content_type(self) -> str:
-        return "".join(self._clean(_safe_content_type(self.msg)).split())
+        return "".join(self._clean(_safe_content_type(self.msg)).split())[:MAX_HEADER_VALUE]
 
 
 # --- Body --------------------------------------------------------------------------------------
@@ -243,7 +273,7 @@ class _Body:
             ctype = _safe_content_type(part)
             if _is_calendar(part, ctype):
                 ics = _decode_bytes(_payload(part), _charset(part) or "utf-8")
-                entry = (_method_param(part), _strip_nul(ics))
+                entry = (_method_param(part), ics)
                 if entry not in calendars:
                     calendars.append(entry)
                 continue
@@ -324,7 +354,7 @@ def _method_param(part: Message) -> str:
         value = str(value[2])
     if not isinstance(value, str):
         return ""
-    return " ".join(_CONTROL_RE.sub(" ", value).split()).strip('"').upper()
+    return " ".join(_CONTROL_RE.sub(" ", _valid_text(value)).split()).strip('"').upper()[:100]
 
 
 def _charset(part: Message) -> str:
@@ -362,14 +392,25 @@ def _plain_text(part: Message) -> str:
 
 
 def _unflow(text: str, delsp: bool) -> str:
-    """Join format=flowed soft line breaks (RFC 3676) so wrapped sentences read whole."""
+    """Join format=flowed soft line breaks (RFC 3676) so wrapped sentences read whole.
+
+    A line ending in a space continues on the next one, except the signature separator "-- "
+    and quoted lines. Linear: the pieces of a paragraph are joined once, at its end.
+    """
     out: list[str] = []
+    pieces: list[str] = []  # the physical lines of the paragraph being read
     for line in text.split("\n"):
-        if out and out[-1].endswith(" ") and out[-1] != "-- " and not out[-1].startswith(">"):
-            previous = out.pop()
-            out.append((previous[:-1] if delsp else previous) + line)
-        else:
-            out.append(line)
+        if pieces:
+            last = pieces[-1]
+            flowed = last.endswith(" ") and not (len(pieces) == 1 and last == "-- ")
+            if flowed and not pieces[0].startswith(">"):
+                if delsp:
+                    pieces[-1] = last[:-1]
+                pieces.append(line)
+                continue
+            out.append("".join(pieces))
+        pieces = [line]
+    out.append("".join(pieces))
     return "\n".join(out)
 
 
@@ -387,19 +428,25 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     candidates: list[str] = []
     if declared:
         with contextlib.suppress(LookupError, ValueError):  # ValueError: a NUL in the name
-            candidates.append(codecs.lookup(declared).name)
+            info = codecs.lookup(declared)
+            if getattr(info, "_is_text_encoding", True) and info.name not in _NOT_CHARSETS:
+                candidates.append(info.name)
     if not data.isascii() and declared in ("", "windows-1252"):
         candidates.insert(0, "utf-8")  # undeclared or latin-1 labelled but really UTF-8
     for name in (*candidates, "utf-8", "cp1252"):
         try:
             text = data.decode(name)
             break
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError, ValueError, TypeError):
             continue
     else:
         # windows-1252 leaves five bytes undefined: replace them rather than fail.
-        text = data.decode(candidates[0] if candidates else "cp1252", errors="replace")
-    return _strip_nul(text.replace("\r\n", "\n").replace("\r", "\n"))
+        try:
+            text = data.decode(candidates[0] if candidates else "cp1252", errors="replace")
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            text = data.decode("cp1252", errors="replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _strip_nul(_ANY_SURROGATE_RE.sub("\ufffd", text))
 
 
 def _fix_surrogates(text: str) -> str:
@@ -410,6 +457,14 @@ def _fix_surrogates(text: str) -> str:
         return _decode_bytes(data, "")
 
     return _SURROGATES_RE.sub(repair, text)
+
+
+def _valid_text(text: str) -> str:
+    """Text that encodes as UTF-8: raw bytes repaired as above, any other surrogate (a charset
+    decoder's leftover, half a UTF-16 pair) replaced by U+FFFD."""
+    if not _ANY_SURROGATE_RE.search(text):
+        return text
+    return _ANY_SURROGATE_RE.sub("\ufffd", _fix_surrogates(text))
 
 
 def _decode_words(value: str) -> str:
@@ -432,11 +487,14 @@ def _unfold(value: str) -> str:
 
 
 def _valid_address(address: str) -> str:
-    """The address lower-cased, or "" when it is not one plain addr-spec."""
-    address = address.strip().lower()
-    if _CONTROL_RE.search(address) or not _ADDRESS_RE.fullmatch(address):
+    """The address lower-cased, local part NFC, domain in IDNA ASCII form; "" when it is not one
+    plain addr-spec with a usable domain name."""
+    address = _valid_text(address).strip()
+    if len(address) > 1_000 or _CONTROL_RE.search(address):
         return ""
-    return address
+    if not _ADDRESS_RE.fullmatch(address):
+        return ""
+    return canonical_address(address)
 
 
 def _synthetic_id(raw: bytes) -> str:
@@ -454,30 +512,52 @@ _BLOCK_TAGS = frozenset(
     )
 )
 _SKIPPED_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript", "svg"})
+_SPACES_RE = re.compile(r"\s+")
+_VOID_TAGS = frozenset({"br", "hr"})
+_MAX_QUOTE_DEPTH = 32  # "> " prefixes written at most; deeper quotes read as that deep
 
 
-class _TextExtractor(HTMLParser):
-    """HTML reduced to text: block elements break lines, blockquotes become "> " lines."""
+class _TextExtractor:
+    """HTML reduced to text: block elements break lines, blockquotes become "> " lines.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+    Fed the start and end of every element in document order (lxml's iterwalk over the tree
+    libxml2 built); linear in the size of the HTML: each line is joined once, when it ends.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.length = 0  # characters read so far (an upper bound of the text's length)
         self.lines: list[str] = []
         self.current: list[str] = []
+        self.has_text = False  # the line being built holds more than whitespace
         self.current_depth = 0
         self.quote_depth = 0
         self.skipping = 0
         self.pre = 0
 
+    @property
+    def full(self) -> bool:
+        return self.length > self.limit
+
     def _break(self) -> None:
-        line = "".join(self.current).strip()
+        line = "".join(self.current).strip() if self.has_text else ""
         if line:
-            self.lines.append("> " * self.current_depth + line)
+            self.lines.append("> " * min(self.current_depth, _MAX_QUOTE_DEPTH) + line)
+            self.length += 2 * min(self.current_depth, _MAX_QUOTE_DEPTH) + 1
         elif self.lines and self.lines[-1] != "":
             self.lines.append("")
+            self.length += 1
         self.current = []
+        self.has_text = False
         self.current_depth = self.quote_depth
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def _add(self, piece: str) -> None:
+        self.current.append(piece)
+        self.length += len(piece)
+        if not self.has_text and piece.strip():
+            self.has_text = True
+
+    def start(self, tag: str) -> None:
         if tag in _SKIPPED_TAGS:
             self.skipping += 1
         elif tag in _BLOCK_TAGS:
@@ -488,16 +568,12 @@ class _TextExtractor(HTMLParser):
         elif tag == "pre":
             self.pre += 1
         elif tag in ("td", "th"):
-            self.current.append(" ")
+            self._add(" ")
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS:
-            self._break()
-
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
         if tag in _SKIPPED_TAGS:
             self.skipping = max(0, self.skipping - 1)
-        elif tag in _BLOCK_TAGS:
+        elif tag in _BLOCK_TAGS and tag not in _VOID_TAGS:  # <br> breaks once, not twice
             self._break()
         if tag == "blockquote":
             self.quote_depth = max(0, self.quote_depth - 1)
@@ -505,31 +581,58 @@ class _TextExtractor(HTMLParser):
         elif tag == "pre":
             self.pre = max(0, self.pre - 1)
 
-    def handle_data(self, data: str) -> None:
+    def data(self, data: str) -> None:
         if self.skipping:
             return
         if self.pre:
-            pieces = data.split("\n")
-            for index, piece in enumerate(pieces):
+            for index, piece in enumerate(data.split("\n")):
                 if index:
                     self._break()
-                self.current.append(piece)
+                self._add(piece)
             return
-        if not "".join(self.current).strip():
+        if not self.has_text:
             self.current_depth = self.quote_depth
-        self.current.append(re.sub(r"\s+", " ", data))
+        self._add(_SPACES_RE.sub(" ", data))
 
     def text(self) -> str:
         self._break()
         return "\n".join(self.lines).strip()
 
 
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML body, for reading the client's words."""
-    parser = _TextExtractor()
+def html_to_text(html: str, limit: int = MAX_TEXT) -> str:
+    """Readable text of an HTML body, for reading the client's words; reading stops once about
+    `limit` characters are out. Script, style and head are skipped. libxml2 parses (linear, and
+    robust to hostile markup; nesting past ~2,000 levels is cut off there)."""
+    data = html.encode("utf-8", "replace")
+    if not data.strip():
+        return ""
+    parser = etree.HTMLParser(
+        encoding="utf-8",
+        recover=True,
+        huge_tree=True,
+        no_network=True,
+        remove_comments=True,
+        remove_pis=True,
+        default_doctype=False,
+    )
+    extractor = _TextExtractor(limit)
     try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # html.parser is lenient; keep whatever was read before a failure
+        root = etree.fromstring(data, parser)
+        if root is None:
+            return ""
+        start, end, add = extractor.start, extractor.end, extractor.data
+        for event, element in etree.iterwalk(root, events=("start", "end")):
+            tag = element.tag.lower() if isinstance(element.tag, str) else ""
+            if event == "start":
+                start(tag)
+                if element.text:
+                    add(element.text)
+            else:
+                end(tag)
+                if element.tail:
+                    add(element.tail)
+                if extractor.full:
+                    break
+    except Exception:  # libxml2 recovers from nearly anything; keep what was read before
         log.debug("HTML body could not be read completely", exc_info=True)
-    return parser.text()
+    return extractor.text()

@@ -3,6 +3,12 @@
 Nothing a client wrote can add a header: every value has its CR, LF and other control
 characters removed before it reaches the email package, addresses go through
 email.headerregistry, and message ids are kept only when they are well-formed.
+
+Addresses are written as they travel: the domain in IDNA ASCII form (`client@xn--bcher-kva.example`,
+never an RFC 2047 word inside an address), so an address with an ASCII local part needs nothing
+special anywhere. A non-ASCII local part has no 7-bit form at all: its message is an RFC 6532 one
+(policy with utf8=True, raw UTF-8 header), which only an SMTPUTF8 server may carry, and which
+fails loudly (UnicodeEncodeError) if anyone tries to write it with a 7-bit policy.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from email import policy as email_policy
@@ -20,6 +27,7 @@ from email.utils import format_datetime
 from typing import Final
 
 from rules.replies import ReplyText, clean_line
+from rules.senders import ascii_domain
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,8 @@ log = logging.getLogger(__name__)
 # Every other header is a structured object that folds itself. smtplib's send_message and
 # msg.as_bytes() both use the message's own policy.
 REPLY_POLICY: Final = email_policy.SMTP.clone(refold_source="none")
+# The same for a message to or from a non-ASCII local part (RFC 6531/6532: SMTPUTF8 only).
+REPLY_POLICY_UTF8: Final = REPLY_POLICY.clone(utf8=True)
 
 # A msg-id as RFC 5322 §3.6.4 writes it, loosely: printable ASCII between angle brackets.
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")
@@ -35,8 +45,96 @@ MAX_ID_LENGTH: Final = 250  # well under the 998-character line limit, with room
 MAX_REFERENCES: Final = 20  # the thread's first id and the 19 latest
 
 
+# RFC 5322 atext (and, RFC 6532 §3.2, any non-ASCII character): a dot-atom local part.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
+_LOCAL_PART = re.compile(rf"[{_ATEXT}\x80-\U0010ffff]+(?:\.[{_ATEXT}\x80-\U0010ffff]+)*")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+MAX_PATH_OCTETS: Final = 254  # RFC 5321 §4.5.3.1.3: a path is 256 octets with its brackets
+MAX_LINE_OCTETS: Final = 998  # RFC 5322 §2.1.1
+
+
 def _clean(value: str, limit: int = 998) -> str:
-    return clean_line(value, limit)
+    return clean_line(_SURROGATES.sub("\ufffd", value), limit)
+
+
+def wire_address(address: str, role: str = "the") -> str:
+    """The address as it travels in headers and in SMTP: the domain in IDNA ASCII form, the local
+    part as written (NFC). Raises ValueError, one sentence, when it cannot be an email address.
+
+    Give the result to SMTP as the recipient too: it is ASCII whenever the local part is, so only
+    a non-ASCII local part ever needs SMTPUTF8.
+    """
+    text = address.strip().strip("<>").strip()[:1_000]
+    if _CONTROLS.search(text):
+        raise ValueError(
+            f"{role} address {text!r} holds control characters: it cannot be an email address"
+        )
+    local, at, domain = text.rpartition("@")
+    if not at or not local:
+        raise ValueError(f"{role} address {text!r} is not an email address (it needs local@domain)")
+    local = unicodedata.normalize("NFC", local)
+    if not _LOCAL_PART.fullmatch(local) or any(_bad_local_char(c) for c in local):
+        raise ValueError(
+            f"{role} address {text!r} cannot be written: its part before the @ is not a plain "
+            "dot-atom (RFC 5322 §3.4.1)"
+        )
+    ascii_name = ascii_domain(domain)
+    if not ascii_name:
+        raise ValueError(
+            f"{role} address {text!r} has no usable domain name (IDNA refused {domain!r})"
+        )
+    wired = f"{local}@{ascii_name}"
+    if len(wired.encode("utf-8")) > MAX_PATH_OCTETS:
+        raise ValueError(
+            f"{role} address {text!r} is longer than SMTP allows ({MAX_PATH_OCTETS} octets)"
+        )
+    return wired
+
+
+def _bad_local_char(char: str) -> bool:
+    """Characters no local part should hold: controls, spaces, separators, unassigned."""
+    return not char.isascii() and unicodedata.category(char) in ("Cc", "Cs", "Cn", "Zs", "Zl", "Zp")
+
+
+def _quoted(name: str) -> str:
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def needs_smtputf8(address: str) -> bool:
+    """Whether mail to or from this address can only be an SMTPUTF8 message (a non-ASCII local
+    part; an IDN domain alone does not need it). ValueError as wire_address."""
+    return not wire_address(address).rpartition("@")[0].isascii()
+
+
+def set_mailbox(msg: EmailMessage, field: str, name: str, address: str) -> str:
+    """Set the header `field` (From, To, Cc, ...) of msg to one mailbox, written so any reader
+    can answer it: the domain in IDNA ASCII form; a non-ASCII local part as a raw RFC 6532
+    header, which only a message whose policy has utf8=True may hold (ValueError otherwise, as
+    for an unusable address). The name loses control characters and surrogates, 200 at most.
+    Returns the address as written (`wire_address`), the one to give SMTP as well."""
+    wired = wire_address(address, field)
+    display = _clean(name, 200)
+    local, _, domain = wired.rpartition("@")
+    if local.isascii():
+        try:
+            msg[field] = Address(display_name=display, username=local, domain=domain)
+        except (HeaderParseError, ValueError, IndexError, TypeError) as error:
+            raise ValueError(f"{field} address {wired!r} cannot be written: {error}") from error
+        return wired
+    if not msg.policy.utf8:  # type: ignore[attr-defined]
+        raise ValueError(
+            f"{field} address {wired!r} has a non-ASCII local part: only an SMTPUTF8 message "
+            "(a policy with utf8=True) can carry it"
+        )
+    # No header object writes a UTF-8 local part correctly (they make an RFC 2047 word of it):
+    # write the RFC 6532 header raw, one mailbox, folded before the address when long.
+    value = f"{_quoted(display)} <{wired}>" if display else wired
+    if len(f"{field}: {value}".encode()) > MAX_LINE_OCTETS:
+        value = f"{_quoted(display)}\r\n <{wired}>"
+    msg.set_raw(field, value)
+    return wired
 
 
 def message_ids(values: Iterable[str]) -> list[str]:
@@ -70,14 +168,6 @@ def _references(in_reply_to: str, references: Sequence[str]) -> list[str]:
     return ids
 
 
-def _address(name: str, address: str, role: str) -> Address:
-    addr = _clean(address, 320).strip("<> ")
-    try:
-        return Address(display_name=_clean(name, 200), addr_spec=addr)
-    except (HeaderParseError, ValueError, IndexError) as error:
-        raise ValueError(f"{role} address {addr!r} is not a valid address: {error}") from error
-
-
 def build_reply(
     *,
     reply: ReplyText,
@@ -93,17 +183,23 @@ def build_reply(
     """The automatic reply as a text/plain UTF-8 message (RFC 3834 §3).
 
     `in_reply_to` is the client's Message-ID, `references` their References header (or its ids).
-    Raises ValueError for an unusable address or message id, or a naive `now`.
+    Addresses are written with IDNA domains (see `wire_address`); when either local part is not
+    ASCII, the message's policy is REPLY_POLICY_UTF8 and it can only go out over SMTPUTF8.
+    The result always serialises with its own policy (`msg.as_bytes(policy=msg.policy.clone(
+    linesep="\r\n"))`). Raises ValueError, one sentence, for an unusable address or message id,
+    or a naive `now`.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
     own_ids = message_ids([message_id])
     if len(own_ids) != 1:
         raise ValueError(f"not a message id: {message_id!r}")
-
-    msg = EmailMessage(policy=REPLY_POLICY)
-    msg["From"] = _address(from_name, from_address, "From")
-    msg["To"] = _address(to_name, to_address, "To")
+    utf8 = needs_smtputf8(wire_address(from_address, "From")) or needs_smtputf8(
+        wire_address(to_address, "To")
+    )
+    msg = EmailMessage(policy=REPLY_POLICY_UTF8 if utf8 else REPLY_POLICY)
+    set_mailbox(msg, "From", from_name, from_address)
+    recipient = set_mailbox(msg, "To", to_name, to_address)
     msg["Subject"] = _clean(reply.subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = own_ids[0]
@@ -119,4 +215,10 @@ def build_reply(
     msg.set_content(reply.body, subtype="plain", charset="utf-8", cte="quoted-printable")
     if reply.language:  # after set_content, which clears every Content-* header
         msg["Content-Language"] = _clean(reply.language, 35)  # RFC 3282
+    try:
+        msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    except Exception as error:  # the email package's folder has its own bugs: never hand one on
+        raise ValueError(
+            f"the reply to {recipient} cannot be written as an email: {error!r}"
+        ) from error
     return msg

@@ -16,8 +16,11 @@ place here decides what the failure of each step means:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +33,8 @@ from connectors.mailparse import MalformedMessage
 from daemon.config import Config
 from daemon.connections import Connections, explain_mail_error
 from daemon.errors import EX_CONFIG, CalendarUnavailable, MailUnavailable, UserError
-from daemon.executor import DONE, RETRY, Executor
+from daemon.executor import DONE, RETRY, BookingConflict, Executor
+from daemon.faults import crash_point
 from daemon.guard import Guard, describe
 from daemon.inbox import MAX_ATTEMPTS, MESSAGE_CPU_SECONDS, Inbox
 from daemon.inbox import describe as describe_message
@@ -44,6 +48,7 @@ from daemon.ledger import (
     LedgerError,
     Outcome,
 )
+from daemon.logsetup import safe_text
 from daemon.mirror import Mirror
 from daemon.plan import InvitationPlan, MessagePlan
 from daemon.templates import TemplatesError, load_templates
@@ -60,6 +65,8 @@ class PassReport:
     """What one pass did, for `once`'s output, the runner's backoff and `status`."""
 
     declined: int = 0
+    booked: int = 0
+    changed: int = 0  # appointments cancelled or moved, clients' calendar answers recorded
     reviewed: int = 0
     replied: int = 0
     drafted: int = 0
@@ -77,7 +84,8 @@ class PassReport:
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("declined", "reviewed", "replied", "drafted",
+        return {k: getattr(self, k) for k in ("declined", "booked", "changed", "reviewed",
+                                               "replied", "drafted",
                                                "ignored", "left", "waiting", "failed", "seen")}
 
 
@@ -154,9 +162,37 @@ class App:
                  emit: Callable[[str], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  heartbeat: Callable[[], None] | None = None) -> PassReport:
-        return Pass(self, now, dry_run=dry_run, emit=emit, should_stop=should_stop,
-                    heartbeat=heartbeat).run(calendar=calendar, mail=mail,
-                                             backfill_hours=backfill_hours)
+        """One pass; two processes on one state (`once` by hand while `run` works) take turns,
+        so a message is never handled by both at once."""
+        with self.pass_lock(heartbeat):
+            return Pass(self, now, dry_run=dry_run, emit=emit, should_stop=should_stop,
+                        heartbeat=heartbeat).run(calendar=calendar, mail=mail,
+                                                 backfill_hours=backfill_hours)
+
+    @contextlib.contextmanager
+    def pass_lock(self, heartbeat: Callable[[], None] | None = None) -> Iterator[None]:
+        """An exclusive lock on the state folder for the length of a pass (none in memory)."""
+        path = self.ledger.path
+        if path is None:
+            yield
+            return
+        with open(path.with_name("frontdesk.lock"), "a+b") as handle:
+            waited = 0.0
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if waited == 0.0:
+                        log.info("another frontdesk is in a pass on this state; waiting")
+                    if heartbeat is not None:
+                        heartbeat()
+                    time.sleep(0.1)
+                    waited += 0.1
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Pass:
@@ -179,6 +215,7 @@ class Pass:
                                  self.guard, emit=self.say)
 
     def say(self, line: str) -> None:
+        line = safe_text(line)  # values from outside never forge a second line
         self.report.lines.append(line)
         self._emit(line)
 
@@ -216,6 +253,8 @@ class Pass:
         try:
             if not self.dry_run:
                 self.executor.resume_invitations(self.now, busy)
+                self.executor.resume_bookings()
+                self.executor.resume_changes()
             marks: list[tuple[str, str, str]] = []
             for stored, plans in self.guard.plan_calendar(self.now, busy):
                 self.heartbeat()
@@ -265,9 +304,10 @@ class Pass:
                 self.report.notes.append(new.note)
             if new.start_at is not None and not self.dry_run:
                 self.executor.start_reading(folder, new.start_at, self.now, first=new.first)
-            for fetched in box.fetch(new.uids):
+            for fetched in box.fetch(new.uids, max_size=settings.max_message_bytes):
                 self.heartbeat()
-                self._message(inbox, folder, fetched.uid, fetched.raw, busy)
+                self._message(inbox, folder, fetched.uid, fetched.raw, busy,
+                              too_big=fetched.size if fetched.truncated else 0)
                 if self.should_stop():
                     self.report.stopped = "stopping"
                     break
@@ -291,13 +331,17 @@ class Pass:
         if not waiting:
             return
         box = self.app.connections.mailbox()
-        for fetched in box.fetch([w.uid for w in waiting]):
+        settings = self.config.mail
+        assert settings is not None
+        for fetched in box.fetch([w.uid for w in waiting], max_size=settings.max_message_bytes):
             self.heartbeat()
-            self._message(inbox, folder, fetched.uid, fetched.raw, busy, claim=False)
+            self._message(inbox, folder, fetched.uid, fetched.raw, busy, claim=False,
+                          too_big=fetched.size if fetched.truncated else 0)
 
     def _message(self, inbox: Inbox, folder: FolderState, uid: int, raw: bytes,
-                 busy: list[BusyInterval] | None, *, claim: bool = True) -> bool:
-        """Handle one message; False to stop the pass (a temporary failure)."""
+                 busy: list[BusyInterval] | None, *, claim: bool = True,
+                 too_big: int = 0) -> bool:
+        """Handle one message (`too_big`: its size, when only its header was read)."""
         self.report.seen += 1
         if claim and not self.dry_run:
             attempts = self.ledger.claim(folder.name, folder.uidvalidity, uid)
@@ -306,28 +350,40 @@ class Pass:
                     f"frontdesk stopped {MAX_ATTEMPTS} times while handling it"))
                 plan = _set_aside(plan)
                 return self._carry_out(plan, folder, busy)
-        budget = Budget(MESSAGE_CPU_SECONDS, what="handling an email")
-        try:
-            msg = inbox.read(raw, budget)
-            plan = inbox.plan(msg, uid, self.now, busy, budget)
-        except (MalformedMessage, OverBudget) as exc:
-            log.warning("message UID %d in %s set aside: %s", uid, folder.name, exc)
-            plan = inbox.unreadable(uid, folder, exc)
-        except Exception as exc:  # whatever the bug, one message must not stop the inbox
-            log.exception("message UID %d in %s could not be handled", uid, folder.name)
-            plan = inbox.unreadable(uid, folder, exc)
-        return self._carry_out(plan, folder, busy)
+            crash_point("while-handling")  # tests: a message that stops frontdesk
+        for attempt in (1, 2):
+            budget = Budget(MESSAGE_CPU_SECONDS, what="handling an email")
+            try:
+                msg = inbox.read(raw, budget, size=too_big or None)
+                plan = (inbox.too_big(msg, uid, too_big) if too_big
+                        else inbox.plan(msg, uid, self.now, busy, budget))
+            except (MalformedMessage, OverBudget) as exc:
+                log.warning("message UID %d in %s set aside: %s", uid, folder.name, exc)
+                plan = inbox.unreadable(uid, folder, exc)
+            except Exception as exc:  # whatever the bug, one message must not stop the inbox
+                log.exception("message UID %d in %s could not be handled", uid, folder.name)
+                plan = inbox.unreadable(uid, folder, exc)
+            try:
+                return self._carry_out(plan, folder, busy)
+            except BookingConflict as exc:
+                # the time went to another client a moment ago (another process): planned
+                # again, the client gets fresh times
+                log.info("%s: %s; answering again", plan.label, exc)
+                if attempt == 2:
+                    return self._carry_out(inbox.unreadable(uid, folder, exc), folder, busy)
+        return True
 
     def _carry_out(self, plan: MessagePlan, folder: FolderState,
                    busy: list[BusyInterval] | None) -> bool:
-        self._count_message(plan)
         if self.dry_run:
+            self._count_message(plan)
             for line in message_lines(plan, dry_run=True):
                 self.say(line)
             return True
         if plan.outcome is Outcome.IGNORED and plan.record:
             log.info("ignored %s: %s", plan.label, plan.reason)
         delivery = self.executor.apply_message(plan, folder, self.now, busy or [])
+        self._count_message(plan)
         if self.executor.smtp_fault:
             self.report.stopped = self.executor.smtp_fault
         if delivery is not None and delivery.repeated:
@@ -349,7 +405,11 @@ class Pass:
         outcome = plan.outcome
         if not plan.record:
             return
-        if outcome is Outcome.REPLIED:
+        if outcome is Outcome.BOOKED:
+            report.booked += 1
+        elif outcome is Outcome.CHANGED:
+            report.changed += 1
+        elif outcome is Outcome.REPLIED:
             report.replied += 1
         elif outcome is Outcome.DRAFTED:
             report.drafted += 1

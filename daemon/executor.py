@@ -13,6 +13,12 @@ what is left to do, and `resume()` finishes it:
   server files what it accepts, and its Sent folder settles the question first.
 - a decline goes QUEUED (REPLY recorded) -> STORED (the freelancer's copy says DECLINED, If-Match
   PUT; on 412 fetched and decided again) -> DONE (the REPLY sent).
+- a booking: the appointment PENDING (with its event and its confirmation) -> BOOKED (the event
+  PUT with If-None-Match) -> the confirmation sent.
+- a change to an appointment (a cancellation, a move, the client's PARTSTAT, a flag): QUEUED
+  (with its email) -> STORED (the event read back and changed with If-Match, the appointment
+  updated in the same transaction) -> its email sent. A restart reads the event first: a change
+  the server already holds is not made twice, and the email waits until the calendar says it.
 """
 
 from __future__ import annotations
@@ -20,11 +26,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from connectors.caldav import CalDAVError, PreconditionFailed
+from connectors.caldav import CalDAVError, NotFound, PreconditionFailed
+from connectors.ical import MalformedObject
 from connectors.imap import FolderState, MailError
-from connectors.itip import declined_copy
+from connectors.itip import (
+    EventFacts,
+    cancelled_copy,
+    declined_copy,
+    event_facts,
+    flagged_copy,
+    moved_copy,
+    partstat_copy,
+)
 from connectors.smtp import PermanentFailure, SmtpConfigError, TemporaryFailure
 from daemon.config import Config
 from daemon.connections import Connections
@@ -34,16 +49,21 @@ from daemon.guard import Guard, describe
 from daemon.ledger import (
     FACT_MAIL_SINCE,
     FACT_SCHEDULING,
+    AppointmentState,
+    Change,
+    ChangeKind,
+    ChangeState,
     InvitationDecision,
     InvitationState,
     Ledger,
     Mail,
     MailState,
+    OfferState,
     Outcome,
     StoredObject,
 )
 from daemon.mirror import Mirror
-from daemon.plan import InvitationPlan, MessagePlan
+from daemon.plan import ChangeEvent, CreateEvent, InvitationPlan, MessagePlan
 from rules.invitations import Decline
 from rules.invitations import my_attendee as find_my_attendee
 from rules.model import BusyInterval, CalendarItem
@@ -67,6 +87,11 @@ class Delivery:
     repeated: bool = False  # done before (a restart): nothing was done now
 
 
+class BookingConflict(Exception):
+    """Another client's appointment took the time meanwhile (another process, another message
+    of this pass): the message is planned again, and gets fresh times."""
+
+
 class Executor:
     def __init__(self, config: Config, ledger: Ledger, mirror: Mirror, connections: Connections,
                  guard: Guard, *, emit: Callable[[str], None]) -> None:
@@ -87,11 +112,24 @@ class Executor:
         """Record and carry out one email's plan; what became of its reply (None: it has
         none). A reply that could not go out yet stays recorded: the next pass sends it."""
         with self.ledger.transaction():
+            if plan.booking is not None:
+                self._record_booking(plan.booking, plan.conversation)
+            for change in plan.changes:
+                self._record_change(change, plan.conversation, plan.message_id)
             if plan.mail is not None:
                 self.ledger.queue_mail(plan.mail.message_id, kind=plan.mail.kind,
                                        recipient=plan.mail.recipient,
                                        in_reply_to=plan.mail.in_reply_to, body=plan.mail.body,
-                                       draft=plan.mail.draft)
+                                       draft=plan.mail.draft, conversation=plan.conversation)
+                if plan.offer is not None:
+                    self.ledger.record_offer(plan.offer)
+                    self.ledger.add_to_thread(plan.offer.offer_id, [plan.mail.message_id])
+            if plan.asked_offer:
+                asked = next((o for o in self.ledger.offers()
+                              if o.offer_id == plan.asked_offer), None)
+                if asked is not None:
+                    self.ledger.set_offer(asked.offer_id, asked=asked.asked + 1)
+                    self.ledger.add_to_thread(asked.offer_id, [plan.message_id])
             for invitation in plan.invitations:
                 self._record_invitation(invitation)
             if plan.record:
@@ -104,6 +142,30 @@ class Executor:
         crash_point("after-record")
         for invitation in plan.invitations:
             self._carry_out_invitation(invitation, now, busy)
+        delivery: Delivery | None = None
+        for change in plan.changes:
+            if not self.apply_change(change.change.change_id):
+                delivery = Delivery(PENDING, "the calendar could not be changed yet")
+                continue
+            if change.mail is not None:
+                mail = self.ledger.mail(change.mail.message_id)
+                if mail is not None:
+                    delivery = self.deliver(mail)
+                    if delivery.state == MailState.SENT:
+                        self.flag_answered(plan.uid)
+        if plan.changes and plan.mail is None:
+            return delivery
+        if plan.booking is not None:
+            booked = self.put_event(plan.booking.appointment.uid)
+            if not booked:
+                return Delivery(PENDING, "the calendar could not be written yet")
+            mail = self.ledger.mail(plan.booking.confirmation.message_id)
+            if mail is None:
+                return None
+            delivery = self.deliver(mail)
+            if delivery.state == MailState.SENT:
+                self.flag_answered(plan.uid)
+            return delivery
         if plan.mail is None:
             return None
         mail = self.ledger.mail(plan.mail.message_id)
@@ -121,6 +183,173 @@ class Executor:
         if first:
             with self.ledger.transaction():
                 self.ledger.set_fact_time(FACT_MAIL_SINCE, now)
+
+    # -- bookings --
+
+    def _record_booking(self, booking: CreateEvent, conversation: str = "") -> None:
+        """Inside the message's transaction: the time must still be free of any other
+        appointment (another process may have booked it a moment ago)."""
+        appointment = booking.appointment
+        taken = [a for a in self.ledger.overlapping(appointment.start, appointment.end)
+                 if a.uid != appointment.uid]
+        if taken:
+            raise BookingConflict(f"{appointment.start:%Y-%m-%d %H:%M} was booked meanwhile")
+        if self.ledger.appointment(appointment.uid) is None:
+            self.ledger.record_appointment(appointment, collection=booking.collection,
+                                           href=booking.href, event=booking.event,
+                                           message_id=booking.confirmation.message_id)
+        self.ledger.queue_mail(booking.confirmation.message_id, kind="confirmation",
+                               recipient=booking.confirmation.recipient,
+                               in_reply_to=booking.confirmation.in_reply_to,
+                               body=booking.confirmation.body, draft=False,
+                               conversation=conversation)
+        self.ledger.set_offer(booking.offer_id, state=OfferState.BOOKED)
+        self.ledger.add_to_thread(booking.offer_id, [booking.confirmation.message_id])
+
+    def put_event(self, uid: str) -> bool:
+        """Create a booked appointment's event in the calendar (If-None-Match: a retry after a
+        crash never makes two); True once it is there."""
+        found = self.ledger.appointment(uid)
+        row = self.ledger.appointment_row(uid)
+        if found is None or row is None:
+            return False
+        if found.state != AppointmentState.PENDING:
+            return found.state == AppointmentState.BOOKED
+        collection, href, event = row["collection"], row["href"], row["event"]
+        assert isinstance(collection, str) and isinstance(href, str)
+        assert isinstance(event, bytes)
+        connection = self.connections.calendar(collection)
+        try:
+            etag = connection.put(href, event, None)
+        except PreconditionFailed:
+            # already there: our own PUT before a crash (the href is the appointment's own)
+            try:
+                existing = connection.get(href)
+            except CalDAVError as exc:
+                log.warning("could not read back %s: %s", href, exc)
+                return False
+            if uid.encode() not in existing.raw.replace(b"\r\n ", b""):
+                log.error("%s holds another event; the appointment %s is left for you", href,
+                          uid)
+                self.ledger.set_appointment(uid, flagged="its calendar entry could not be made")
+                return False
+            etag = existing.etag
+            event = existing.raw
+        except CalDAVError as exc:
+            log.warning("could not put the appointment %s in the calendar yet: %s", uid, exc)
+            return False
+        crash_point("after-event")
+        self.mirror.put_local(collection, href, etag, event)
+        if etag is not None:
+            self.ledger.mark_judged([(collection, href, etag)])
+        self.ledger.set_appointment(uid, state=AppointmentState.BOOKED, etag=etag)
+        log.info("appointment %s of %s, %s, is in the calendar", uid, found.client,
+                 f"{found.start.astimezone(self.policy.zone):%a %Y-%m-%d %H:%M}")
+        return True
+
+    # -- changes to appointments --
+
+    def _record_change(self, event: ChangeEvent, conversation: str, message_id: str) -> None:
+        """Inside the message's transaction: a move must land on a time no other appointment
+        took meanwhile; the change, its email and the flag are recorded together."""
+        change = event.change
+        if change.kind is ChangeKind.MOVE and change.start is not None and \
+                change.end is not None:
+            taken = [a for a in self.ledger.overlapping(change.start, change.end)
+                     if a.uid != change.uid]
+            if taken:
+                raise BookingConflict(f"{change.start:%Y-%m-%d %H:%M} was booked meanwhile")
+        self.ledger.record_change(change)
+        if event.mail is not None:
+            self.ledger.queue_mail(event.mail.message_id, kind=event.mail.kind,
+                                   recipient=event.mail.recipient,
+                                   in_reply_to=event.mail.in_reply_to, body=event.mail.body,
+                                   draft=False, conversation=conversation)
+        if event.flag:
+            self.ledger.set_appointment(change.uid, flagged=event.flag)
+        ids = [message_id] + ([event.mail.message_id] if event.mail is not None else [])
+        self.ledger.add_to_appointment(change.uid, ids)
+        if change.offer_id:
+            self.ledger.set_offer(change.offer_id, state=OfferState.BOOKED)
+            self.ledger.add_to_thread(change.offer_id, ids)
+
+    def apply_change(self, change_id: str) -> bool:
+        """Make one recorded change in the calendar, once; True when the calendar says it (its
+        email may go). The event is read first: what the server already holds (our own PUT
+        before a crash) is not made again, and the freelancer's own edits are kept."""
+        zone = self.policy.zone
+        change = self.ledger.change(change_id, zone)
+        if change is None or change.state is ChangeState.FAILED:
+            return False
+        if change.state is ChangeState.STORED:
+            return True
+        appointment = self.ledger.appointment(change.uid, zone)
+        row = self.ledger.appointment_row(change.uid)
+        if appointment is None or row is None:
+            self.ledger.fail_change(change, "the appointment is not in frontdesk's records")
+            return False
+        if appointment.state == AppointmentState.PENDING and not self.put_event(change.uid):
+            return False
+        collection, href = row["collection"], row["href"]
+        assert isinstance(collection, str) and isinstance(href, str)
+        connection = self.connections.calendar(collection)
+        for _attempt in range(3):
+            try:
+                remote = connection.get(href)
+            except NotFound:
+                if change.kind is ChangeKind.CANCEL:
+                    # the freelancer deleted it: cancelled all the same, and the client told
+                    self.ledger.store_change(change, etag=None, event=b"")
+                    return True
+                self.ledger.fail_change(change, "its calendar entry was deleted")
+                self.emit(f"not done: {change.kind.value} of the appointment {change.uid}: its "
+                          "calendar entry was deleted; it is left for you")
+                return False
+            except CalDAVError as exc:
+                log.warning("could not read the appointment %s yet: %s", change.uid, exc)
+                return False
+            try:
+                facts = event_facts(remote.raw, change.uid)
+                if facts is None:
+                    raise MalformedObject("the calendar entry no longer holds the appointment")
+                if _holds(change, facts):
+                    changed, etag = remote.raw, remote.etag
+                else:
+                    changed = _changed(change, remote.raw, facts)
+                    etag = connection.put(href, changed, remote.etag)
+            except MalformedObject as exc:
+                self.ledger.fail_change(change, str(exc))
+                self.emit(f"not done: {change.kind.value} of the appointment {change.uid}: "
+                          f"{exc}; it is left for you")
+                return False
+            except PreconditionFailed:
+                continue  # changed on the server meanwhile: read it again
+            except CalDAVError as exc:
+                log.warning("could not change the appointment %s yet: %s", change.uid, exc)
+                return False
+            crash_point("after-change")
+            self.ledger.store_change(change, etag=etag, event=changed)
+            self.mirror.put_local(collection, href, etag, changed)
+            if etag is not None:
+                self.ledger.mark_judged([(collection, href, etag)])
+            log.info("appointment %s of %s: %s done in the calendar", change.uid,
+                     appointment.client, change.kind.value)
+            return True
+        log.warning("the appointment %s keeps changing on the server; trying again later",
+                    change.uid)
+        return False
+
+    def resume_changes(self) -> None:
+        """Changes recorded but not yet in the calendar (a crash, a calendar that was down):
+        made now; their emails follow (resume_mail)."""
+        for change in self.ledger.changes(state=ChangeState.QUEUED):
+            self.apply_change(change.change_id)
+
+    def resume_bookings(self) -> None:
+        """Appointments recorded whose event is not in the calendar yet (a crash, a calendar
+        that was down): put them there; their confirmations follow (resume_mail)."""
+        for appointment in self.ledger.appointments(state=AppointmentState.PENDING):
+            self.put_event(appointment.uid)
 
     def flag_answered(self, uid: int) -> None:
         folder = self.folder
@@ -330,6 +559,14 @@ class Executor:
         for mail in self.ledger.unfinished_mail():
             if mail.kind == "imip":
                 continue  # a decline: sent above once its calendar step is done
+            if mail.kind == "confirmation":
+                booked = self.ledger.appointment_of_mail(mail.message_id)
+                if booked is not None and booked[1] is not AppointmentState.BOOKED:
+                    continue  # the confirmation waits for its event to be in the calendar
+            if mail.kind in ("cancelled", "moved"):
+                change = self.ledger.change_of_mail(mail.message_id)
+                if change is not None and change.state is not ChangeState.STORED:
+                    continue  # a CANCEL or a move waits until the calendar says it
             delivery = self.deliver(mail)
             if delivery.state in (MailState.SENT, MailState.DRAFTED) and not delivery.repeated:
                 verb = "replied" if delivery.state == MailState.SENT else "drafted a reply"
@@ -469,3 +706,35 @@ def _declined_already(item: CalendarItem, stored: StoredObject, guard: Guard, no
 
 
 __all__ = ["KEYWORD", "Delivery", "Executor", "Outcome"]
+
+
+def _holds(change: Change, facts: EventFacts) -> bool:
+    """Does the event already say what the change would make it say?"""
+    if change.kind is ChangeKind.CANCEL:
+        return facts.status == "CANCELLED"
+    if change.kind is ChangeKind.MOVE:
+        return facts.sequence >= change.sequence and facts.start is not None and \
+            change.start is not None and facts.start == change.start
+    if change.kind is ChangeKind.PARTSTAT:
+        return facts.partstats.get(change.attendee.lower()) == change.partstat
+    return change.category.lower() in {c.lower() for c in facts.categories}
+
+
+def _changed(change: Change, raw: bytes, facts: EventFacts) -> bytes:
+    """The event with the change made. A SEQUENCE the freelancer's own app raised meanwhile
+    is passed, never gone back on (RFC 5546 §2.1.4)."""
+    now = datetime.now(UTC)
+    sequence = change.sequence if facts.sequence < change.sequence else facts.sequence + 1
+    if change.kind is ChangeKind.CANCEL:
+        return cancelled_copy(raw, change.uid, sequence=sequence, now=now)
+    if change.kind is ChangeKind.MOVE:
+        assert change.start is not None and change.end is not None
+        return moved_copy(raw, change.uid, start=change.start, end=change.end,
+                          sequence=sequence, now=now)
+    if change.kind is ChangeKind.PARTSTAT:
+        changed = partstat_copy(raw, change.uid, attendee=change.attendee,
+                                partstat=change.partstat)
+        if changed is None:
+            raise MalformedObject(f"{change.attendee} is no longer an attendee of the event")
+        return changed
+    return flagged_copy(raw, change.uid, category=change.category)

@@ -90,7 +90,12 @@ def explain(config: Config, raw: bytes, *, file_name: str = "") -> tuple[list[st
         lines.append("note: there is no [mail] section: nothing would actually be sent")
     lines += _decision_lines(plan)
     reply = ""
-    if plan.mail is not None:
+    change_mails = [c.mail for c in plan.changes if c.mail is not None]
+    if plan.booking is not None:
+        reply = readable(plan.booking.confirmation)
+    elif change_mails:
+        reply = "\n".join(readable(m) for m in change_mails)
+    elif plan.mail is not None:
         reply = readable(plan.mail)
     else:
         texts = [readable(i.mail) for i in plan.invitations if i.mail is not None]
@@ -100,12 +105,26 @@ def explain(config: Config, raw: bytes, *, file_name: str = "") -> tuple[list[st
 
 def _decision_lines(plan: MessagePlan) -> list[str]:
     outcome = plan.outcome
+    if outcome is Outcome.BOOKED and plan.booking is not None:
+        booking = plan.booking
+        return [f"decision: book: {plan.reason}",
+                f"answers the offer {booking.offer_id}",
+                f"would book: {booking.appointment.start:%Y-%m-%d %H:%M}-"
+                f"{booking.appointment.end:%H:%M} for {booking.confirmation.recipient} "
+                f"(event {booking.href})"]
+    if outcome is Outcome.CHANGED:
+        lines = [f"decision: change the appointment: {plan.reason}"]
+        lines += [f"would {c.what}" + (f" and send {c.mail.recipient} the {c.mail.kind} "
+                                       "update" if c.mail is not None else ", no email")
+                  for c in plan.changes]
+        return lines
     if outcome in (Outcome.REPLIED, Outcome.DRAFTED):
         how = "draft a reply" if outcome is Outcome.DRAFTED else "reply"
         lines = [f"decision: {how} ({plan.kind}) in {plan.language}: {plan.reason}",
                  "signals:", *(f"  - {s}" for s in plan.fired or ("(none)",))]
         if plan.mail is not None:
             lines.append(f"to: {plan.mail.recipient}")
+        lines += [f"would {c.what}" + (f" ({c.flag})" if c.flag else "") for c in plan.changes]
         return lines
     if outcome is Outcome.INVITATION:
         lines = [f"decision: invitation: {plan.reason}"]

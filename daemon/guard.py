@@ -114,6 +114,7 @@ class Guard:
                 log.warning("calendar object %s skipped: %s", stored.href, exc)
                 yield stored, iter(())
                 continue
+            self._forget_recorded()
             yield stored, (self.plan_item(item, now, busy, stored=stored) for item in items)
 
     # -- an email's invitations --
@@ -125,17 +126,19 @@ class Guard:
         (RFC 6047 §3), and one decline per UID whatever the number of overrides."""
         plans: list[InvitationPlan] = []
         declined_uids: set[str] = set()
+        self._forget_recorded()
         for _method, ics in parts:
             raw = ics.encode("utf-8")
             items = self.items(raw, now, budget)
             # a series first: its REPLY declines the overrides with it
             for item in sorted(items, key=lambda i: i.recurrence_id is not None):
                 budget.check("judging invitations")
+                if item.uid in declined_uids:
+                    plans.append(InvitationPlan(item, None, "already declined with its series",
+                                                "skip"))
+                    continue
                 plan = self.plan_item(item, now, busy, request_raw=raw, sender=sender)
                 if plan.verb == "decline":
-                    if item.uid in declined_uids:
-                        plan = InvitationPlan(item, None, "already declined with its series",
-                                              "skip")
                     declined_uids.add(item.uid)
                 plans.append(plan)
         return plans
@@ -188,13 +191,20 @@ class Guard:
             # changed; the freelancer sees why
             return InvitationPlan(item, InvitationDecision.DECLINE, f"not declined ({exc})",
                                   "fail", decision)
-        if self.dry_run:
-            self.tally.to_organizer[rate_key(item.organizer)] = \
-                self.tally.to_organizer.get(rate_key(item.organizer), 0) + 1
-            self.tally.total += 1
+        # counted until recorded: a dry run records nothing, and one email's (or one calendar
+        # object's) declines are all planned before any is recorded
+        self.tally.to_organizer[rate_key(item.organizer)] = \
+            self.tally.to_organizer.get(rate_key(item.organizer), 0) + 1
+        self.tally.total += 1
         return InvitationPlan(item, InvitationDecision.DECLINE, decision.reason, "decline",
                               decision, mail=mail,
                               stored_copy=_copy(stored) if stored is not None else None)
+
+    def _forget_recorded(self) -> None:
+        """Before the next email or object: what was planned before is in the ledger now
+        (unless this is a dry run, where the tally is all there is)."""
+        if not self.dry_run:
+            self.tally = DeclineTally({})
 
     def _review(self, item: CalendarItem, reason: str,
                 stored: StoredObject | None) -> InvitationPlan:

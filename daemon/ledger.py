@@ -17,9 +17,11 @@ import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
+
+from rules.model import Appointment, Offer, Slot, address_key
 
 SCHEMA_VERSION = 2
 DATABASE_NAME = "frontdesk.sqlite3"
@@ -60,10 +62,39 @@ class InvitationDecision(StrEnum):
     REVIEW = "review"
 
 
+class OfferState(StrEnum):
+    OPEN = "open"  # the client may choose; the slots are held until it expires
+    BOOKED = "booked"  # one of its times was booked
+    CLOSED = "closed"  # superseded by a newer offer, or given up
+
+
+class AppointmentState(StrEnum):
+    PENDING = "pending"  # recorded with its event and confirmation; not yet in the calendar
+    BOOKED = "booked"  # the event is in the calendar (the confirmation follows)
+    CANCELLED = "cancelled"
+
+
+class ChangeKind(StrEnum):
+    """What is done to an appointment's event after it was booked."""
+
+    CANCEL = "cancel"  # STATUS:CANCELLED, SEQUENCE+1; an iMIP CANCEL goes with it
+    MOVE = "move"  # a new time, same UID, SEQUENCE+1; an iMIP REQUEST goes with it
+    PARTSTAT = "partstat"  # the client's answer from their calendar app (no SEQUENCE change)
+    FLAG = "flag"  # a category for the freelancer (a late cancellation): no SEQUENCE change
+
+
+class ChangeState(StrEnum):
+    QUEUED = "queued"  # recorded with its email; the calendar not changed yet
+    STORED = "stored"  # the calendar says it, the appointment too; its email may go
+    FAILED = "failed"  # could not be made (the event is gone or changed): left for the freelancer
+
+
 class Outcome(StrEnum):
     """What was done with one inbound email."""
 
     REPLIED = "replied"  # an automatic reply was sent (or is on its way: see the outbox)
+    BOOKED = "booked"  # it chose a time: the appointment is booked and confirmed
+    CHANGED = "changed"  # an appointment was cancelled, moved, or its client's answer recorded
     DRAFTED = "drafted"  # a reply waits in Drafts for the freelancer
     IGNORED = "ignored"  # nothing to answer
     LEFT = "left"  # left for the freelancer (review, unsure, a question)
@@ -143,6 +174,25 @@ class Invitation:
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.uid, self.recurrence_id, self.sequence)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to an appointment's event, and the email that goes with it."""
+
+    change_id: str
+    uid: str
+    kind: ChangeKind
+    sequence: int
+    start: datetime | None = None
+    end: datetime | None = None
+    attendee: str = ""
+    partstat: str = ""
+    category: str = ""
+    message_id: str | None = None
+    offer_id: str = ""
+    state: ChangeState = ChangeState.QUEUED
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -264,6 +314,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     recipient     TEXT NOT NULL,
     rate_key      TEXT NOT NULL,     -- the recipient folded (case, +tag) for the limits
     in_reply_to   TEXT NOT NULL,
+    conversation  TEXT NOT NULL DEFAULT '',  -- the Message-ID its thread started with
     state         TEXT NOT NULL,     -- MailState
     draft         INTEGER NOT NULL DEFAULT 0,
     body          BLOB,
@@ -273,6 +324,70 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_rate ON outbox (rate_key, created_at);
+CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation, created_at);
+-- the booking conversation: each booking reply's offer (held until expires_at) ...
+CREATE TABLE IF NOT EXISTS offers (
+    offer_id     TEXT PRIMARY KEY,  -- the booking reply's Message-ID
+    client       TEXT NOT NULL,     -- the address answered
+    client_key   TEXT NOT NULL,     -- the same, folded (case, +tag)
+    client_name  TEXT,
+    language     TEXT NOT NULL,
+    service      INTEGER NOT NULL,
+    slots        TEXT NOT NULL,     -- JSON [[start ISO, end ISO], ...] in the order offered
+    thread       TEXT NOT NULL,     -- JSON [Message-ID, ...] of the conversation
+    state        TEXT NOT NULL,     -- OfferState
+    moves        TEXT NOT NULL DEFAULT '',  -- the appointment these times would replace
+    asked        INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS offers_client ON offers (client_key, state);
+-- ... and the appointments frontdesk booked into the calendar
+CREATE TABLE IF NOT EXISTS appointments (
+    uid          TEXT PRIMARY KEY,  -- the event's UID (derived from the offer and the time)
+    client       TEXT NOT NULL,
+    client_key   TEXT NOT NULL,
+    client_name  TEXT,
+    language     TEXT NOT NULL,
+    service      INTEGER NOT NULL,
+    start        REAL NOT NULL,     -- epoch seconds
+    end          REAL NOT NULL,
+    state        TEXT NOT NULL,     -- AppointmentState
+    offer_id     TEXT,
+    collection   TEXT,
+    href         TEXT,              -- where the event is stored
+    etag         TEXT,
+    event        BLOB,              -- the stored copy as PUT (and PUT again after a crash)
+    message_id   TEXT,              -- the confirmation in the outbox
+    sequence     INTEGER NOT NULL DEFAULT 0,
+    flagged      TEXT,              -- why the freelancer should look at it, "" or NULL for no
+    partstat     TEXT NOT NULL DEFAULT 'NEEDS-ACTION',  -- the client's calendar app's answer
+    thread       TEXT NOT NULL DEFAULT '[]',  -- JSON [Message-ID, ...] of its emails
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS appointments_time ON appointments (start, end);
+CREATE INDEX IF NOT EXISTS appointments_client ON appointments (client_key, start);
+-- what is done to an appointment's event after the booking, each with the email that goes
+-- with it: the calendar first, then the email, so neither happens without the other
+CREATE TABLE IF NOT EXISTS changes (
+    change_id    TEXT PRIMARY KEY,  -- deterministic: the appointment, the change, its sequence
+    uid          TEXT NOT NULL,     -- the appointment
+    kind         TEXT NOT NULL,     -- ChangeKind
+    sequence     INTEGER NOT NULL,  -- the event's SEQUENCE once changed
+    start        REAL,              -- a move's new time (epoch seconds)
+    end          REAL,
+    attendee     TEXT,              -- a partstat change: whose, and what
+    partstat     TEXT,
+    category     TEXT,              -- a flag
+    message_id   TEXT,              -- its email in the outbox, NULL for none
+    offer_id     TEXT,              -- a move: the offer it books
+    state        TEXT NOT NULL,     -- ChangeState
+    detail       TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_state ON changes (state);
 -- people the freelancer writes to themself (read from their Sent folder, frontdesk's own mail
 -- left out): their mail is personal, never answered automatically
 CREATE TABLE IF NOT EXISTS correspondents (
@@ -293,10 +408,7 @@ _V1_INVITATION_STATES = {"pending": InvitationState.QUEUED, "stored": Invitation
 
 def rate_key(address: str) -> str:
     """The address as the limits count it: lower-cased, without a +tag."""
-    local, at, domain = address.strip().lower().rpartition("@")
-    if not at:
-        return address.strip().lower()
-    return f"{local.split('+', 1)[0] or local}@{domain}"
+    return address_key(address)
 
 
 def _script(conn: sqlite3.Connection, text: str) -> None:
@@ -670,9 +782,14 @@ class Ledger:
                 [(c, h, b.key, b.span_start, b.span_end, b.intervals) for c, h, b in rows])
 
     def copy_mirror_from(self, other: Ledger) -> None:
-        """Fill this (private, in-memory) ledger's mirror from the service's database."""
+        """Fill this (private, in-memory) ledger's mirror from the service's database, and
+        what it knows of the booking conversation (offers, appointments, what was sent), so
+        `explain` decides as the service would."""
+        tables = ["collections", "objects"]
+        if _version(other.conn) == SCHEMA_VERSION:
+            tables += ["offers", "appointments", "changes", "outbox", "correspondents"]
         with self.transaction():
-            for table in ("collections", "objects"):
+            for table in tables:
                 rows = other.conn.execute(f"SELECT * FROM {table}").fetchall()  # fixed names
                 if rows:
                     marks = ", ".join("?" * len(rows[0]))
@@ -832,18 +949,20 @@ class Ledger:
         return None if row is None else _mail(row)
 
     def queue_mail(self, message_id: str, *, kind: str, recipient: str, in_reply_to: str,
-                   body: bytes, draft: bool) -> Mail:
+                   body: bytes, draft: bool, conversation: str = "") -> Mail:
         """Record an email to send (or draft) with its bytes; the same Message-ID again keeps
-        the first (a row from schema 1 without bytes gets them)."""
+        the first (a row from schema 1 without bytes gets them). `conversation`: the
+        Message-ID its thread started with (the limits count conversations)."""
         now = utcnow()
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO outbox (message_id, kind, recipient, rate_key, in_reply_to, state, "
-                "draft, body, detail, attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, "
-                "?, ?, ?, NULL, 0, ?, ?) ON CONFLICT(message_id) DO UPDATE SET "
-                "body = COALESCE(outbox.body, excluded.body)",
+                "draft, body, detail, attempts, created_at, updated_at, conversation) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, ?) ON CONFLICT(message_id) DO UPDATE "
+                "SET body = COALESCE(outbox.body, excluded.body)",
                 (message_id, kind, recipient.lower(), rate_key(recipient), in_reply_to,
-                 MailState.QUEUED.value, int(draft), body, now, now))
+                 MailState.QUEUED.value, int(draft), body, now, now,
+                 conversation.strip().strip("<>")))
             found = self.mail(message_id)
         assert found is not None
         return found
@@ -882,6 +1001,290 @@ class Ledger:
             query += f" AND kind NOT IN ({', '.join('?' * len(exclude_kinds))})"
             params.extend(exclude_kinds)
         return int(self.conn.execute(query, params).fetchone()[0])
+
+    def conversation_of(self, message_ids: Sequence[str]) -> str | None:
+        """The conversation of frontdesk's own emails among these Message-IDs, latest first."""
+        wanted = [f"<{m.strip().strip('<>')}>" for m in message_ids if m.strip()]
+        for message_id in reversed(wanted):
+            row = self.conn.execute("SELECT conversation FROM outbox WHERE message_id = ?",
+                                    (message_id,)).fetchone()
+            if row is not None and row[0]:
+                return str(row[0])
+        return None
+
+    def conversations(self, since: datetime, *, key: str) -> set[str]:
+        """The conversations in which automatic replies went to this rate key since then."""
+        return {str(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT conversation FROM outbox WHERE created_at >= ? AND rate_key = ? AND "
+            "kind != 'imip' AND state NOT IN ('cancelled', 'failed')",
+            (since_text(since), key)).fetchall()}
+
+    def sent_in_conversation(self, since: datetime, conversation: str) -> int:
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE created_at >= ? AND conversation = ? AND "
+            "state NOT IN ('cancelled', 'failed')",
+            (since_text(since), conversation.strip("<>"))).fetchone()[0])
+
+    # -- the booking conversation --
+
+    def record_offer(self, offer: Offer, *, supersede: bool = True) -> None:
+        """An offer with its reply (inside the reply's transaction); the client's older open
+        offers are closed: only the latest is answered by a choice."""
+        now = utcnow()
+        with self.transaction():
+            if supersede:
+                self.conn.execute("UPDATE offers SET state = 'closed' WHERE client_key = ? AND "
+                                  "state = 'open' AND offer_id != ?",
+                                  (address_key(offer.client), offer.offer_id))
+            self.conn.execute(
+                "INSERT INTO offers (offer_id, client, client_key, client_name, language, "
+                "service, slots, thread, state, asked, created_at, expires_at, moves) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(offer_id) DO NOTHING",
+                (offer.offer_id, offer.client, address_key(offer.client), offer.client_name,
+                 offer.language, offer.service,
+                 json.dumps([[s.start.isoformat(), s.end.isoformat()] for s in offer.slots]),
+                 json.dumps(list(offer.thread)), offer.state, offer.asked, now,
+                 since_text(offer.expires_at), offer.moves))
+
+    def offers(self, *, state: OfferState | None = None, client: str | None = None,
+               zone: tzinfo = UTC) -> list[Offer]:
+        query = _OFFER_SELECT + " WHERE 1 = 1"
+        params: list[object] = []
+        if state is not None:
+            query += " AND state = ?"
+            params.append(state.value)
+        if client is not None:
+            query += " AND client_key = ?"
+            params.append(address_key(client))
+        return [_offer(r, zone) for r in self.conn.execute(query + " ORDER BY created_at",
+                                                           params).fetchall()]
+
+    def offer_in_thread(self, message_ids: Sequence[str], zone: tzinfo = UTC) -> Offer | None:
+        """The offer whose reply (or conversation) these Message-IDs name, latest first."""
+        wanted = [m.strip().strip("<>") for m in message_ids if m.strip()]
+        for offer in reversed(self.offers(zone=zone)):
+            ids = {offer.offer_id.strip("<>"), *offer.thread}
+            if ids & set(wanted):
+                return offer
+        return None
+
+    def set_offer(self, offer_id: str, *, state: OfferState | None = None,
+                  asked: int | None = None) -> None:
+        with self.transaction():
+            if state is not None:
+                self.conn.execute("UPDATE offers SET state = ? WHERE offer_id = ?",
+                                  (state.value, offer_id))
+            if asked is not None:
+                self.conn.execute("UPDATE offers SET asked = ? WHERE offer_id = ?",
+                                  (asked, offer_id))
+
+    def add_to_thread(self, offer_id: str, message_ids: Sequence[str]) -> None:
+        row = self.conn.execute("SELECT thread FROM offers WHERE offer_id = ?",
+                                (offer_id,)).fetchone()
+        if row is None:
+            return
+        thread = list(json.loads(row[0]))
+        thread += [m.strip("<>") for m in message_ids if m.strip("<>") not in thread]
+        with self.transaction():
+            self.conn.execute("UPDATE offers SET thread = ? WHERE offer_id = ?",
+                              (json.dumps(thread), offer_id))
+
+    def overlapping(self, start: datetime, end: datetime) -> list[Appointment]:
+        """Appointments (not cancelled) that overlap [start, end)."""
+        return [_appointment(r, start.tzinfo or UTC) for r in self.conn.execute(
+            _APPOINTMENT_SELECT + " WHERE state != 'cancelled' AND start < ? AND end > ?",
+            (end.timestamp(), start.timestamp())).fetchall()]
+
+    def record_appointment(self, appointment: Appointment, *, collection: str, href: str,
+                           event: bytes, message_id: str) -> None:
+        now = utcnow()
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO appointments (uid, client, client_key, client_name, language, "
+                "service, start, end, state, offer_id, collection, href, etag, event, "
+                "message_id, sequence, flagged, thread, created_at, updated_at) VALUES (?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, ?, ?, ?)",
+                (appointment.uid, appointment.client, address_key(appointment.client),
+                 appointment.client_name, appointment.language, appointment.service,
+                 appointment.start.timestamp(), appointment.end.timestamp(), appointment.state,
+                 appointment.offer_id, collection, href, event, message_id,
+                 appointment.sequence,
+                 json.dumps(list(dict.fromkeys([*appointment.thread, message_id.strip("<>")]))),
+                 now, now))
+
+    def appointment(self, uid: str, zone: tzinfo = UTC) -> Appointment | None:
+        row = self.conn.execute(_APPOINTMENT_SELECT + " WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else _appointment(row, zone)
+
+    def appointment_row(self, uid: str) -> dict[str, object] | None:
+        """Where an appointment's event is, its bytes, its confirmation's Message-ID."""
+        row = self.conn.execute("SELECT collection, href, etag, event, message_id, flagged "
+                                "FROM appointments WHERE uid = ?", (uid,)).fetchone()
+        if row is None:
+            return None
+        return {"collection": row[0], "href": row[1], "etag": row[2],
+                "event": None if row[3] is None else bytes(row[3]), "message_id": row[4],
+                "flagged": row[5] or ""}
+
+    def appointments(self, *, state: AppointmentState | None = None,
+                     client: str | None = None, after: datetime | None = None,
+                     zone: tzinfo = UTC) -> list[Appointment]:
+        query = _APPOINTMENT_SELECT + " WHERE 1 = 1"
+        params: list[object] = []
+        if state is not None:
+            query += " AND state = ?"
+            params.append(state.value)
+        if client is not None:
+            query += " AND client_key = ?"
+            params.append(address_key(client))
+        if after is not None:
+            query += " AND end > ?"
+            params.append(after.timestamp())
+        return [_appointment(r, zone) for r in self.conn.execute(query + " ORDER BY start",
+                                                                 params).fetchall()]
+
+    def appointment_in_thread(self, message_ids: Sequence[str],
+                              zone: tzinfo = UTC) -> Appointment | None:
+        """The appointment whose emails (its confirmation, a move) or whose offer's
+        conversation these Message-IDs name, latest first."""
+        wanted = {m.strip().strip("<>") for m in message_ids if m.strip()}
+        if not wanted:
+            return None
+        offers = {o.offer_id.strip("<>"): {o.offer_id.strip("<>"), *o.thread}
+                  for o in self.offers(state=OfferState.BOOKED)}
+        for appointment in reversed(self.appointments(zone=zone)):
+            ids = set(appointment.thread) | offers.get(appointment.offer_id.strip("<>"), set())
+            if ids & wanted:
+                return appointment
+        return None
+
+    def add_to_appointment(self, uid: str, message_ids: Sequence[str]) -> None:
+        row = self.conn.execute("SELECT thread FROM appointments WHERE uid = ?",
+                                (uid,)).fetchone()
+        if row is None:
+            return
+        thread = list(json.loads(str(row[0] or "[]")))
+        thread += [m.strip("<>") for m in message_ids if m.strip("<>") not in thread]
+        with self.transaction():
+            self.conn.execute("UPDATE appointments SET thread = ? WHERE uid = ?",
+                              (json.dumps(thread), uid))
+
+    def appointment_changed(self, key: str) -> datetime | None:
+        """When this client's appointments last changed (booked, cancelled, moved)."""
+        row = self.conn.execute("SELECT MAX(updated_at) FROM appointments WHERE client_key = ?",
+                                (key,)).fetchone()
+        return None if row is None or row[0] is None else _when(row[0], UTC)
+
+    def returning(self, key: str, now: datetime) -> bool:
+        """Has this client had an appointment frontdesk booked, already begun?"""
+        row = self.conn.execute(
+            "SELECT 1 FROM appointments WHERE client_key = ? AND state = 'booked' AND start < ? "
+            "LIMIT 1", (key, now.timestamp())).fetchone()
+        return row is not None
+
+    # -- changes to appointments --
+
+    def record_change(self, change: Change) -> None:
+        """A change with its email (inside the message's transaction); the same change again
+        (a restart) keeps the first."""
+        now = utcnow()
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO changes (change_id, uid, kind, sequence, start, end, attendee, "
+                "partstat, category, message_id, offer_id, state, detail, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) "
+                "ON CONFLICT(change_id) DO NOTHING",
+                (change.change_id, change.uid, change.kind.value, change.sequence,
+                 None if change.start is None else change.start.timestamp(),
+                 None if change.end is None else change.end.timestamp(), change.attendee,
+                 change.partstat, change.category, change.message_id, change.offer_id,
+                 change.state.value, now, now))
+
+    def change(self, change_id: str, zone: tzinfo = UTC) -> Change | None:
+        row = self.conn.execute(_CHANGE_SELECT + " WHERE change_id = ?",
+                                (change_id,)).fetchone()
+        return None if row is None else _change(row, zone)
+
+    def changes(self, *, state: ChangeState | None = None, uid: str | None = None,
+                zone: tzinfo = UTC) -> list[Change]:
+        query = _CHANGE_SELECT + " WHERE 1 = 1"
+        params: list[object] = []
+        if state is not None:
+            query += " AND state = ?"
+            params.append(state.value)
+        if uid is not None:
+            query += " AND uid = ?"
+            params.append(uid)
+        return [_change(r, zone) for r in self.conn.execute(query + " ORDER BY created_at, "
+                                                            "rowid", params).fetchall()]
+
+    def change_of_mail(self, message_id: str) -> Change | None:
+        row = self.conn.execute(_CHANGE_SELECT + " WHERE message_id = ?",
+                                (message_id,)).fetchone()
+        return None if row is None else _change(row, UTC)
+
+    def store_change(self, change: Change, *, etag: str | None, event: bytes) -> None:
+        """The calendar says it now: the change and the appointment move on together."""
+        now = utcnow()
+        with self.transaction():
+            self.conn.execute("UPDATE changes SET state = 'stored', updated_at = ? WHERE "
+                              "change_id = ?", (now, change.change_id))
+            self.conn.execute("UPDATE appointments SET etag = ?, event = ?, updated_at = ? "
+                              "WHERE uid = ?", (etag, event, now, change.uid))
+            if change.kind is ChangeKind.CANCEL:
+                self.conn.execute("UPDATE appointments SET state = 'cancelled', sequence = ? "
+                                  "WHERE uid = ?", (change.sequence, change.uid))
+            elif change.kind is ChangeKind.MOVE:
+                assert change.start is not None and change.end is not None
+                self.conn.execute("UPDATE appointments SET start = ?, end = ?, sequence = ?, "
+                                  "partstat = 'NEEDS-ACTION' WHERE uid = ?",
+                                  (change.start.timestamp(), change.end.timestamp(),
+                                   change.sequence, change.uid))
+            elif change.kind is ChangeKind.PARTSTAT:
+                self.conn.execute("UPDATE appointments SET partstat = ? WHERE uid = ?",
+                                  (change.partstat, change.uid))
+
+    def fail_change(self, change: Change, detail: str) -> None:
+        """The change cannot be made: its email is not sent, the freelancer is told."""
+        now = utcnow()
+        with self.transaction():
+            self.conn.execute("UPDATE changes SET state = 'failed', detail = ?, updated_at = ? "
+                              "WHERE change_id = ?", (detail, now, change.change_id))
+            if change.message_id:
+                self.conn.execute("UPDATE outbox SET state = 'cancelled', detail = ?, "
+                                  "updated_at = ? WHERE message_id = ? AND state = 'queued'",
+                                  (detail, now, change.message_id))
+            self.conn.execute("UPDATE appointments SET flagged = ?, updated_at = ? WHERE uid = ?",
+                              (detail, now, change.uid))
+
+    def set_appointment(self, uid: str, *, state: AppointmentState | None = None,
+                        etag: str | None = None, flagged: str | None = None) -> None:
+        with self.transaction():
+            if state is not None:
+                self.conn.execute("UPDATE appointments SET state = ?, updated_at = ? WHERE "
+                                  "uid = ?", (state.value, utcnow(), uid))
+            if etag is not None:
+                self.conn.execute("UPDATE appointments SET etag = ? WHERE uid = ?", (etag, uid))
+            if flagged is not None:
+                self.conn.execute("UPDATE appointments SET flagged = ?, updated_at = ? WHERE "
+                                  "uid = ?", (flagged, utcnow(), uid))
+
+    def appointment_of_mail(self, message_id: str) -> tuple[str, AppointmentState] | None:
+        """(uid, state) of the appointment whose confirmation this email is."""
+        row = self.conn.execute("SELECT uid, state FROM appointments WHERE message_id = ?",
+                                (message_id,)).fetchone()
+        return None if row is None else (str(row[0]), AppointmentState(str(row[1])))
+
+    def appointments_changed_since(self, since: datetime,
+                                   state: AppointmentState) -> list[Appointment]:
+        return [_appointment(r, UTC) for r in self.conn.execute(
+            _APPOINTMENT_SELECT + " WHERE state = ? AND updated_at >= ? ORDER BY start",
+            (state.value, since_text(since))).fetchall()]
+
+    def booked_since(self, since: datetime) -> int:
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM appointments WHERE state = 'booked' AND created_at >= ?",
+            (since_text(since),)).fetchone()[0])
 
     # -- who the sender is --
 
@@ -1000,6 +1403,50 @@ _MESSAGE_SELECT = ("SELECT message_id, folder, uidvalidity, uid, sender, kind, o
                    "flagged, handled_at FROM messages")
 _MAIL_SELECT = ("SELECT message_id, kind, recipient, rate_key, in_reply_to, state, draft, body, "
                 "detail, attempts, created_at FROM outbox")
+
+
+_OFFER_SELECT = ("SELECT offer_id, client, client_name, language, service, slots, thread, state, "
+                 "asked, created_at, expires_at, moves FROM offers")
+_APPOINTMENT_SELECT = ("SELECT uid, client, client_name, service, start, end, state, offer_id, "
+                       "language, sequence, partstat, flagged, thread FROM appointments")
+_CHANGE_SELECT = ("SELECT change_id, uid, kind, sequence, start, end, attendee, partstat, "
+                  "category, message_id, offer_id, state, detail FROM changes")
+
+
+def _when(text: object, zone: tzinfo) -> datetime:
+    value = datetime.fromisoformat(str(text))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+
+
+def _offer(row: Sequence[object], zone: tzinfo) -> Offer:
+    slots = tuple(Slot(_when(a, zone), _when(b, zone)) for a, b in json.loads(str(row[5])))
+    return Offer(offer_id=str(row[0]), client=str(row[1]), client_name=str(row[2] or ""),
+                 language=str(row[3]), service=int(str(row[4])), slots=slots,
+                 created_at=_when(row[9], zone), expires_at=_when(row[10], zone),
+                 state=str(row[7]), asked=int(str(row[8])),
+                 thread=tuple(str(m) for m in json.loads(str(row[6]))), moves=str(row[11] or ""))
+
+
+def _appointment(row: Sequence[object], zone: tzinfo) -> Appointment:
+    return Appointment(uid=str(row[0]), client=str(row[1]), client_name=str(row[2] or ""),
+                       service=int(str(row[3])),
+                       start=datetime.fromtimestamp(float(str(row[4])), zone),
+                       end=datetime.fromtimestamp(float(str(row[5])), zone), state=str(row[6]),
+                       offer_id=str(row[7] or ""), language=str(row[8]),
+                       sequence=int(str(row[9])), partstat=str(row[10] or "NEEDS-ACTION"),
+                       flagged=str(row[11] or ""),
+                       thread=tuple(str(m) for m in json.loads(str(row[12] or "[]"))))
+
+
+def _change(row: Sequence[object], zone: tzinfo) -> Change:
+    start = None if row[4] is None else datetime.fromtimestamp(float(str(row[4])), zone)
+    end = None if row[5] is None else datetime.fromtimestamp(float(str(row[5])), zone)
+    return Change(change_id=str(row[0]), uid=str(row[1]), kind=ChangeKind(str(row[2])),
+                  sequence=int(str(row[3])), start=start, end=end, attendee=str(row[6] or ""),
+                  partstat=str(row[7] or ""), category=str(row[8] or ""),
+                  message_id=None if row[9] is None else str(row[9]),
+                  offer_id=str(row[10] or ""), state=ChangeState(str(row[11])),
+                  detail=str(row[12] or ""))
 
 
 def _invitation(row: Sequence[object]) -> Invitation:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from daemon.ledger import InvitationDecision, Outcome
+from daemon.ledger import Change, InvitationDecision, Outcome
 from rules.invitations import Decline
-from rules.model import CalendarItem, Slot
+from rules.model import Appointment, CalendarItem, Offer, Slot
 
 
 def wire(message: EmailMessage) -> bytes:
@@ -46,6 +46,32 @@ class ChangeStoredCopy:
     href: str
     etag: str | None
     raw: bytes
+
+
+@dataclass(frozen=True)
+class CreateEvent:
+    """Book an appointment: the event PUT into the calendar (If-None-Match), then its
+    confirmation with the iMIP REQUEST."""
+
+    appointment: Appointment
+    collection: str
+    href: str
+    event: bytes  # the freelancer's stored copy
+    confirmation: SendMail
+    offer_id: str
+    also_asks: bool = False  # the client asked something too: left for the freelancer
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """Change an appointment frontdesk booked (cancel, move, the client's PARTSTAT, a flag for
+    the freelancer): recorded with its email, then the calendar (If-Match), then the email, so
+    neither happens without the other."""
+
+    change: Change
+    mail: SendMail | None = None
+    flag: str = ""  # why the appointment is flagged for the freelancer ("" for no)
+    what: str = ""  # in words, for `explain` and the log
 
 
 # --- Plans ----------------------------------------------------------------------------------------
@@ -88,3 +114,8 @@ class MessagePlan:
     fired: tuple[str, ...] = ()
     record: bool = True  # False when the message was handled before (nothing to write)
     notes: tuple[str, ...] = field(default=())  # extra lines for `explain`
+    offer: Offer | None = None  # the offer a booking reply makes (recorded with it)
+    asked_offer: str = ""  # the offer whose client was asked which time they meant
+    booking: CreateEvent | None = None
+    changes: tuple[ChangeEvent, ...] = ()  # appointments changed (a cancellation, a move...)
+    conversation: str = ""  # the Message-ID the email's thread started with (the limits)

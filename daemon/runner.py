@@ -206,8 +206,12 @@ class Runner:
                 self.mail_backoff.report("mail", report.stopped, delay)
             elif self.mail_backoff.succeeded():
                 log.info("mail: reachable again")
-        if not self.ready_sent and not self.calendar_backoff.failing and not (
-                self.config.mail is not None and self.mail_backoff.failing):
+        if calendar and not report.calendar_error and self.app.ledger.waiting_count():
+            self.mail_due = True  # what waited for a fresh calendar is answered now
+        if not self.ready_sent:
+            # ready once the first pass is done, whatever failed in it: the service runs and
+            # retries; STATUS= and the log say what is unavailable (without READY, systemd
+            # would kill a service whose calendar is down at boot, again and again)
             self.ready_sent = True
             self.notifier.send("READY=1")
         self.update_status()

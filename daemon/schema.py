@@ -720,7 +720,9 @@ KEYS: tuple[Key, ...] = (
         "automatic messages (replies and declines together) sent in any hour, at most"),
     Key("limits", "per_day", Integer(1), 200, "automatic messages sent in any 24 hours, at most"),
     Key("limits", "per_sender_per_day", Integer(1), 3,
-        "automatic messages of any kind to one sender in 24 hours, at most"),
+        "conversations one sender gets automatic replies in, in 24 hours, at most"),
+    Key("limits", "per_conversation_per_day", Integer(1), 8,
+        "automatic replies in one conversation in 24 hours, at most (cuts a mail loop)"),
     Key("limits", "repeat_days", Integer(0), 1,
         "the same kind of reply goes to the same sender again only after this many days "
         "(0: no wait)"),

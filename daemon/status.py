@@ -16,8 +16,10 @@ from daemon.ledger import (
     FACT_PASS_AT,
     FACT_SYNC_FAILED,
     FACT_SYNCED,
+    AppointmentState,
     Ledger,
     LedgerError,
+    OfferState,
     Outcome,
 )
 
@@ -113,10 +115,40 @@ def status_lines(config: Config) -> Iterator[str]:
         if drafts:
             yield (f"drafted today:    {len(drafts)} (in your Drafts folder until you send or "
                    "delete them)")
-            capped = [d for d in drafts if "over the cap" in d.detail]
+            capped = [m for m in ledger.messages_with([Outcome.DRAFTED], midnight(config),
+                                                      limit=1000)
+                      if "over the cap" in m.reason]
             if capped:
                 yield (f"OVER THE CAP:     {len(capped)} replies were drafted instead of sent "
                        "(limits.per_hour / limits.per_day)")
+        tz = config.policy.zone
+        now = datetime.now(tz)
+        offers = ledger.offers(state=OfferState.OPEN, zone=tz)
+        held = [o for o in offers if o.expires_at > now]
+        if offers:
+            yield (f"open offers:      {len(offers)} ({sum(len(o.slots) for o in held)} times "
+                   f"held for {len(held)} clients)")
+            for offer in held[-5:]:
+                yield (f"  {offer.client}: {len(offer.slots)} times held until "
+                       f"{_local(offer.expires_at, config)}")
+        booked_today = ledger.booked_since(midnight(config))
+        upcoming = ledger.appointments(state=AppointmentState.BOOKED, after=now, zone=tz)
+        if booked_today or upcoming:
+            yield (f"appointments:     {booked_today} booked today by email, "
+                   f"{len(upcoming)} upcoming")
+            for appointment in upcoming[:5]:
+                yield (f"  {_local(appointment.start, config)} {appointment.client}")
+        cancelled = ledger.appointments_changed_since(midnight(config),
+                                                      AppointmentState.CANCELLED)
+        if cancelled:
+            yield f"cancelled today:  {len(cancelled)} by clients, in time"
+        flagged_appointments = [a for a in ledger.appointments(after=now, zone=tz)
+                                if a.flagged and a.state != AppointmentState.CANCELLED]
+        if flagged_appointments:
+            yield "appointments for you to decide:"
+            for appointment in flagged_appointments[:10]:
+                yield (f"  {_local(appointment.start, config)} {appointment.client}: "
+                       f"{appointment.flagged}")
         waiting = ledger.waiting_count()
         if waiting:
             yield (f"waiting:          {plural(waiting, 'email waits', 'emails wait')} for the "

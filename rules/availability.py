@@ -9,7 +9,7 @@ from before the gap, an ambiguous one is the first occurrence) and then converte
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ __all__ = [
     "describe_hours",
     "inside_working_hours",
     "offer",
+    "why_not_bookable",
     "working_intervals",
 ]
 
@@ -333,16 +334,20 @@ def offer(
     duration: timedelta | None = None,
     horizon_days: int | None = None,
     count: int | None = None,
+    keep: Callable[[Slot], bool] | None = None,
 ) -> list[Slot]:
     """The slots to propose: at most `count` bookable slots, one buffer apart, in time order.
 
     With `cluster`, slots touching an appointment come first, then slots on dates that already
     have one, then the rest, earliest first within each; otherwise earliest first. No date gets
-    more slots than it has room for under max_per_day.
+    more slots than it has room for under max_per_day. `keep`: only the slots it keeps are
+    candidates (what a client wishes for: "Thursday at 10").
     """
     plan = _plan(policy, busy, now, duration, horizon_days)
     wanted = policy.booking.slots_offered if count is None else count
     buffer = plan.buffer
+    candidates = plan.slots if keep is None else [
+        c for c in plan.slots if keep(_slot(c, policy.zone))]
 
     def rank(c: _Candidate) -> tuple[int, datetime]:
         if c.start - buffer in plan.appointment_ends or c.end + buffer in plan.appointment_starts:
@@ -351,7 +356,7 @@ def offer(
             return (1, c.start)
         return (2, c.start)
 
-    ordered = sorted(plan.slots, key=rank) if policy.booking.cluster else plan.slots
+    ordered = sorted(candidates, key=rank) if policy.booking.cluster else candidates
     chosen: list[_Candidate] = []
     used: dict[date, int] = {}
     for c in ordered:
@@ -365,6 +370,37 @@ def offer(
         used[c.day] = used.get(c.day, 0) + 1
     chosen.sort(key=lambda c: c.start)
     return [_slot(c, policy.zone) for c in chosen]
+
+
+def why_not_bookable(
+    policy: Policy, busy: Sequence[BusyInterval], now: datetime, slot: Slot
+) -> str | None:
+    """Why `slot` cannot be booked now, in a few words, or None when it can: the same rules as
+    the slots offered (notice, horizon, one working range, the buffer around busy time,
+    max_per_day), checked for this one slot, whatever grid it was offered on."""
+    rules = policy.booking
+    zone = policy.zone
+    start, end = _utc(slot.start, "slot start"), _utc(slot.end, "slot end")
+    now_utc = _utc(now, "now")
+    if end <= start:
+        return "it has no length"
+    if start < now_utc + timedelta(hours=rules.min_notice_hours):
+        return "it is too soon now"
+    if start >= now_utc + timedelta(days=rules.horizon_days):
+        return "it is too far ahead"
+    day = start.astimezone(zone).date()
+    ranges = [r for r in _ranges(policy.hours, zone, day - _DAY, day + _DAY)
+              if r.start <= start and end <= r.end]
+    if not ranges:
+        return "it is outside the working hours"
+    buffer = _minutes(rules.buffer_minutes, "buffer_minutes", positive=False)
+    timed = _normalize(busy, zone)
+    if _BusyIndex(timed).overlaps(start - buffer, end + buffer):
+        return "that time is taken"
+    counts, _ = _appointments(ranges, timed)
+    if counts.get(ranges[0].day, 0) >= rules.max_per_day:
+        return "that day is full"
+    return None
 
 
 # --- Describing the hours -----------------------------------------------------------------------

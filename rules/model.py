@@ -16,6 +16,15 @@ DEFAULT_LANGUAGE = "en"  # the configuration's default (freelancer.language) and
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
+def address_key(address: str) -> str:
+    """An address as frontdesk compares and counts it: lower-cased, without a +tag
+    (jane+work@example.com is jane@example.com)."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    if not at:
+        return address.strip().lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 @dataclass(frozen=True)
 class Localized:
     """A text a client may read: one value for every language, or one per language.
@@ -154,7 +163,8 @@ class Limits:
 
     per_hour: int = 30  # all automatic mail, replies and declines together
     per_day: int = 200
-    per_sender_per_day: int = 3  # automatic messages of any kind to one sender in 24 h
+    per_sender_per_day: int = 3  # conversations one sender gets automatic replies in, in 24 h
+    per_conversation_per_day: int = 8  # automatic replies in one conversation in 24 h (a loop)
     repeat_days: int = 1  # the same kind of reply to the same sender again after this; 0: always
     declines_per_organizer_per_day: int = 10  # counted apart from replies
 
@@ -320,3 +330,64 @@ class MailContext:
     thread: str = ""
     relation: str = "stranger"
     appointments: tuple[Slot, ...] = ()
+
+
+# --- The booking conversation, as the ledger keeps it ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Times offered to one client in one booking reply, and what became of them.
+
+    `offer_id` is that reply's Message-ID. `state`: "open" (the client may choose), "booked",
+    "closed" (superseded or given up). The slots are held for other clients until `expires_at`.
+    `asked` counts the times frontdesk asked back which one the client meant.
+    """
+
+    offer_id: str
+    client: str  # the client's address, as answered
+    client_name: str
+    language: str
+    service: int  # index into Policy.services (0 when there are none)
+    slots: tuple[Slot, ...]
+    created_at: datetime
+    expires_at: datetime
+    state: str = "open"
+    asked: int = 0
+    thread: tuple[str, ...] = ()  # Message-IDs of the conversation (without angle brackets)
+    moves: str = ""  # the UID of the appointment these times would replace (a reschedule)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """An appointment frontdesk booked into the freelancer's calendar."""
+
+    uid: str
+    client: str
+    client_name: str
+    service: int
+    start: datetime
+    end: datetime
+    state: str = "booked"  # "pending" (recorded, not yet in the calendar), "booked", "cancelled"
+    offer_id: str = ""
+    language: str = DEFAULT_LANGUAGE
+    sequence: int = 0
+    partstat: str = "NEEDS-ACTION"  # the client's answer from their calendar app
+    flagged: str = ""  # why the freelancer should look at it ("" for no)
+    thread: tuple[str, ...] = ()  # Message-IDs of its conversation (without angle brackets)
+
+
+@dataclass(frozen=True)
+class CalendarAnswer:
+    """A client's calendar app answering an appointment (iTIP REPLY or COUNTER, RFC 5546 §3.2.3
+    and §3.2.7), as the connector reads it: who answered, what, and for COUNTER the proposed
+    times."""
+
+    method: str  # "REPLY" | "COUNTER" | ...
+    uid: str
+    attendee: str  # the address that answered, lower-cased; "" when none
+    partstat: str  # ACCEPTED, TENTATIVE, DECLINED, ... ("" when none)
+    sequence: int = 0
+    start: datetime | None = None  # COUNTER: the time proposed
+    end: datetime | None = None
+    comment: str = ""

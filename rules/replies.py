@@ -68,7 +68,8 @@ from rules.model import (
 )
 
 SHIPPED_TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
-KINDS: Final = ("booking", "objection", "decline")
+KINDS: Final = ("booking", "objection", "decline", "confirmation", "unclear", "how_i_work",
+                 "cancelled", "late", "which", "unpaid")
 TEMPLATE_NAMES: Final = tuple(f"{k}.{lang}.txt.j2" for k in KINDS for lang in LANGUAGES)
 
 # The longest client name we repeat back: a name is a greeting, not a place for a message.
@@ -321,20 +322,7 @@ def _context(
 ) -> dict[str, object]:
     zone = policy.zone
     loc = reader_locale(language, zone)
-    services = []
-    for s in policy.services:
-        name = s.name.text(language) or ", ".join(s.name.items(language))
-        # a service without minutes (a translation per page) shows no duration
-        duration = "" if s.minutes is None else _plain_spaces(
-            str(format_unit(s.minutes, "duration-minute", length="long", locale=loc))
-        )
-        # "Massage, 60 minutes" already says how long: do not say it twice
-        label = (name if not duration or re.search(rf"\b{s.minutes}\b", name)
-                 else f"{name}, {duration}")
-        services.append(
-            {"name": name, "minutes": s.minutes, "duration": duration, "price": s.price,
-             "label": label}
-        )
+    services = [_service_fields(s, language, loc) for s in policy.services]
     terms = policy.terms
     horizon = format_unit(policy.booking.horizon_days, "duration-day", length="long", locale=loc)
     return {
@@ -349,7 +337,57 @@ def _context(
         "cancellation": _terms_text(terms.cancellation, language),
         "contact": _terms_text(terms.contact, language),
         "options": [o.strip() for o in terms.options.items(language) if o.strip()],
+        "service_for": "",
+        "hold_until": "",
+        "intro": "",
+        "current": "",
+        "previous": "",
+        "how_i_work": "",
+        "notice_hours": _hours(terms.cancellation_notice_hours),
     }
+
+
+def _hours(value: float) -> str:
+    return f"{value:g}"
+
+
+def how_i_work(policy: Policy, language: str, templates: Templates) -> str:
+    """The "how I work" block a client gets once, in the first reply: hours, payment,
+    cancellation, how to reach the freelancer."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, "", ())
+    context["hours"] = describe_hours(policy.hours, lang)
+    return _render("how_i_work", lang, context, templates).strip("\n")
+
+
+def _service_fields(service: Service, language: str, loc: Locale) -> dict[str, object]:
+    name = service.name.text(language) or ", ".join(service.name.items(language))
+    # a service without minutes (a translation per page) shows no duration
+    duration = "" if service.minutes is None else _plain_spaces(
+        str(format_unit(service.minutes, "duration-minute", length="long", locale=loc)))
+    # "Massage, 60 minutes" already says how long: do not say it twice
+    label = (name if not duration or re.search(rf"\b{service.minutes}\b", name)
+             else f"{name}, {duration}")
+    return {"name": name, "minutes": service.minutes, "duration": duration,
+            "price": service.price, "label": label}
+
+
+def service_name(policy: Policy, service: int, language: str) -> str:
+    """One service as a client reads it, with its duration ("Massage, 60 minutes"); ""
+    when there is none."""
+    if not 0 <= service < len(policy.services):
+        return ""
+    loc = reader_locale(language, policy.zone)
+    return str(_service_fields(policy.services[service], language, loc)["label"])
+
+
+def format_moment(moment: datetime, language: str, zone: ZoneInfo) -> str:
+    """A date and time as a reader expects it: "mardi 8 décembre 2026, 10 h 00"."""
+    loc = reader_locale(language, zone)
+    local = moment.astimezone(zone)
+    glue = str(loc.datetime_formats["full"])
+    return _plain_spaces(glue.format(str(format_time(local, "short", tzinfo=zone, locale=loc)),
+                                     str(format_date(local, "full", locale=loc))))
 
 
 def _render(kind: str, language: str, context: Mapping[str, object], templates: Templates) -> str:
@@ -365,15 +403,76 @@ def booking_reply(
     original_subject: str,
     slots: Sequence[Slot],
     templates: Templates,
+    service: int = 0,
+    hold_until: datetime | None = None,
+    intro: str = "",
+    current: Slot | None = None,
+    first_contact: bool = False,
 ) -> ReplyText:
-    """The reply to a booking request: services and prices, the offered slots, the terms.
+    """The reply to a booking request: services and prices, the offered slots (for `service`,
+    named when there are several), until when they are held, the terms. `intro` is "taken"
+    when the time the client chose is no longer free, "declined" when none suited them, "move"
+    when the times would replace the appointment `current`. A first contact gets the "how I
+    work" block.
 
     Raises jinja2.TemplateError when a freelancer's template is broken (template_problems says
     so at start-up).
     """
     lang = reply_language(language, policy.freelancer)
     context = _context(policy, lang, client_name, slots)
+    if len(policy.services) > 1:
+        context["service_for"] = service_name(policy, service, lang)
+    if hold_until is not None:
+        context["hold_until"] = format_moment(hold_until, lang, policy.zone)
+    context["intro"] = intro
+    if current is not None:
+        context["current"] = format_slot(current, lang, policy.zone)
+    if first_contact:
+        context["how_i_work"] = how_i_work(policy, lang, templates)
     body = _render("booking", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def confirmation_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slot: Slot,
+    service: int,
+    templates: Templates,
+    previous: Slot | None = None,
+) -> ReplyText:
+    """The confirmation of a booked appointment, with the terms and how to cancel; of a move
+    when `previous` is the time it was moved from."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, (slot,))
+    context["when"] = format_slot(slot, lang, policy.zone)
+    if previous is not None:
+        context["previous"] = format_slot(previous, lang, policy.zone)
+    context["service"] = service_name(policy, service, lang)
+    context["price"] = (policy.services[service].price
+                        if 0 <= service < len(policy.services) else "")
+    body = _render("confirmation", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def unclear_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slots: Sequence[Slot],
+    numbers: Sequence[int],
+    templates: Templates,
+) -> ReplyText:
+    """Asking back which of the offered times the client means (`numbers`: their numbers)."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, slots)
+    context["numbers"] = list(numbers)
+    body = _render("unclear", lang, context, templates)
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
@@ -384,11 +483,89 @@ def objection_reply(
     client_name: str,
     original_subject: str,
     templates: Templates,
+    first_contact: bool = False,
 ) -> ReplyText:
     """The reply to a client who finds the price too high: the same prices, and terms.options."""
     lang = reply_language(language, policy.freelancer)
     context = _context(policy, lang, client_name, ())
+    if first_contact:
+        context["how_i_work"] = how_i_work(policy, lang, templates)
     body = _render("objection", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def unpaid_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    templates: Templates,
+) -> ReplyText:
+    """The answer to a client on clients.unpaid: the balance first, with the payment terms; no
+    times."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    body = _render("unpaid", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def cancelled_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slot: Slot,
+    service: int,
+    templates: Templates,
+) -> ReplyText:
+    """The confirmation of a cancellation made in time."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    context["when"] = format_slot(slot, lang, policy.zone)
+    context["service"] = service_name(policy, service, lang)
+    body = _render("cancelled", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def late_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slot: Slot,
+    change: str,
+    hours_left: float,
+    templates: Templates,
+) -> ReplyText:
+    """The answer to a cancellation or a move asked too late: the freelancer's rule, the
+    appointment kept, the freelancer decides. `change` is "cancel" or "move"."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    context.update(when=format_slot(slot, lang, policy.zone), change=change,
+                   hours_left=f"{max(hours_left, 0):.0f}")
+    body = _render("late", lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
+def which_reply(
+    policy: Policy,
+    *,
+    language: str,
+    client_name: str,
+    original_subject: str,
+    slots: Sequence[Slot],
+    change: str,
+    templates: Templates,
+) -> ReplyText:
+    """Asking which of their appointments (`slots`, numbered from 1) the client means."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, ())
+    context.update(appointments=[format_slot(s, lang, policy.zone) for s in slots],
+                   change=change)
+    body = _render("which", lang, context, templates)
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
@@ -490,6 +667,13 @@ def template_problems(templates: Templates, policy: Policy | None = None) -> lis
         "booking": (_sample_slots(sample), ()),
         "objection": ((),),
         "decline": (_sample_slots(sample), ()),
+        "confirmation": (_sample_slots(sample)[:1],),
+        "unclear": (_sample_slots(sample),),
+        "how_i_work": ((),),
+        "cancelled": ((),),
+        "late": ((),),
+        "which": ((),),
+        "unpaid": ((),),
     }
     for kind in KINDS:
         for language in LANGUAGES:
@@ -502,6 +686,21 @@ def template_problems(templates: Templates, policy: Policy | None = None) -> lis
                             sample, language=language, organizer_name=client_name,
                             summary="Weekly sync" if client_name else "", why="sample reason",
                             alternatives=slots)
+                    elif kind == "confirmation":
+                        context = _context(sample, language, client_name, slots)
+                        context.update(when=format_slot(slots[0], language, sample.zone),
+                                       service=service_name(sample, 0, language), price="")
+                    elif kind == "unclear":
+                        context = _context(sample, language, client_name, slots)
+                        context["numbers"] = list(range(1, len(slots) + 1))
+                    elif kind in ("cancelled", "late", "which"):
+                        context = _context(sample, language, client_name, slots)
+                        when = format_slot(_sample_slots(sample)[0], language, sample.zone)
+                        context.update(when=when, service=service_name(sample, 0, language),
+                                       change="cancel", hours_left="3", appointments=[when])
+                    elif kind == "how_i_work":
+                        context = _context(sample, language, client_name, slots)
+                        context["hours"] = describe_hours(sample.hours, language)
                     else:
                         context = _context(sample, language, client_name, slots)
                     problem = _check_one(env, name, sample, language, context, slots)

@@ -10,9 +10,12 @@ A personal responder answers only an address the sender's own mail system vouche
 - that server said DMARC failed for the From domain: the From is forged, nothing is sent;
 - that server said nothing about the From domain (or no server is trusted): the envelope is all
   there is, so the reply goes to From only when From is the Return-Path's mailbox, or shares its
-  organizational domain and no Reply-To points elsewhere (a Reply-To is never answered then).
+  organizational domain and no Reply-To points elsewhere (a Reply-To is never answered then);
+  unless that server said SPF failed (or soft-failed) for that envelope sender.
 
 Anything else is `unverified`: the caller drafts the reply for the freelancer, or leaves it.
+So is a message whose trusted instance cannot be read, or that judged DMARC for another From
+domain than the one decoded (two From headers): the server's own word is never taken as absent.
 Only the topmost trusted instance counts (the receiving server prepends its own; instances further
 down may be anyone's), and instances with another authserv-id are ignored (anyone can write them).
 

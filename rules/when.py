@@ -1758,6 +1758,12 @@ def _choice(text: str, starts: Sequence[datetime], ctx: _Context, zone: ZoneInfo
             several.extend(found)
         else:
             unmatched.append(moment)
+    by_number = {m.pick for m in picks if not m.negated and m.pick is not None}
+    if not by_number - refused and moments and _DECLINED.search(_NEUTRAL.sub(" ", text)):
+        # "aucun ne me convient, auriez-vous un jeudi après-midi ?": the offer is turned down
+        # and the day named is a wish, even when one offered slot happens to fit it
+        asked = [m for m in moments if not m.negated] + [m for m in moments if m.negated]
+        return Asked(_wish(asked, ctx, None), None)
     for candidates in (chosen, set(several)):
         left = sorted(candidates - refused)
         if len(left) > 1 and (rank := _RANK.search(scan.free)):

@@ -34,12 +34,20 @@ def test_demo_shows_the_decline_the_replies_and_what_was_left_alone(
     assert folder and not Path(folder.group(1)).exists()  # cleaned up
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
+
+
 def test_demo_send_gets_an_answer_and_ctrl_c_cleans_up(frontdesk_bin: str,
                                                        tmp_path: Path) -> None:
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    """Issue 11 items 15-17: output shows line by line through a pipe, Ctrl-C stops a demo
+    started with SIGINT ignored, `--send --from` any address gets its answer, and whatever
+    happens every child is stopped."""
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+    env.pop("PYTHONUNBUFFERED", None)
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen([frontdesk_bin, "demo"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env)
+                            env=env, preexec_fn=_ignore_sigint, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while "Ctrl-C stops the demo" not in (tmp_path / "demo.log").read_text():
@@ -51,9 +59,22 @@ def test_demo_send_gets_an_answer_and_ctrl_c_cleans_up(frontdesk_bin: str,
                               capture_output=True, text=True, timeout=60, env=env)
         assert sent.returncode == 0, sent.stderr
         assert "Subject: Re: Rendez-vous" in sent.stdout and "1." in sent.stdout
-    finally:
+        stranger = subprocess.run([frontdesk_bin, "demo", "--send", "Hello, can I book a "
+                                   "massage next week?", "--from", "nadia@elsewhere.example",
+                                   "--subject", "Booking"],
+                                  capture_output=True, text=True, timeout=60, env=env)
+        assert stranger.returncode == 0, stranger.stderr
+        assert "Traceback" not in stranger.stderr
+        assert "To: nadia@elsewhere.example" in stranger.stdout
+        bad = subprocess.run([frontdesk_bin, "demo", "--send", "hi", "--from", "not-an-address"],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert bad.returncode == 1 and "not an email address" in bad.stderr
         demo.send_signal(signal.SIGINT)
         code = demo.wait(timeout=30)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)  # the demo, frontdesk run, pymap: all of them
+            demo.wait(10)
         log.close()
     assert code == 0
     out = (tmp_path / "demo.log").read_text()

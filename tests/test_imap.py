@@ -10,6 +10,7 @@ import pytest
 from fixtures.dovecot import Dovecot, imap_server
 from fixtures.relay import Relay
 
+from connectors import imap
 from connectors.imap import (
     Fetched,
     FolderMissing,
@@ -213,6 +214,98 @@ def test_fetch_batches_and_skips_vanished_uids(server: Server, box: Mailbox) -> 
     got = list(box.fetch([5, 1, 3, 2, 4, 99], batch=2))
     assert [f.uid for f in got] == [1, 2, 3, 4, 5]
     assert all(isinstance(f.raw, bytes) and isinstance(f.flags, tuple) for f in got)
+
+
+def big_message(number: int, size: int) -> bytes:
+    """A message of about `size` bytes: a short greeting, then an attachment-like body."""
+    filler = ("x" * 76 + "\n") * (size // 77)
+    return message(number, body="Hello Julie,\n" + filler)
+
+
+def spy_fetches(box: Mailbox, monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[int], str]]:
+    """Every FETCH the mailbox sends: (UIDs, what it asked for)."""
+    calls: list[tuple[list[int], str]] = []
+    client = box._client
+    assert client is not None
+    real = client.fetch
+
+    def fetch(messages: list[int], data: list[str], *args: object, **kwargs: object) -> object:
+        calls.append((list(messages), " ".join(data)))
+        return real(messages, data, *args, **kwargs)
+
+    monkeypatch.setattr(client, "fetch", fetch)
+    return calls
+
+
+def test_oversized_message_is_fetched_headers_only_with_its_real_size(
+    server: Server, box: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, big = message(1), big_message(2, 300_000)
+    deliver(server, USER, small)
+    deliver(server, USER, big)
+    deliver(server, USER, message(3))
+    box.select("INBOX")
+    calls = spy_fetches(box, monkeypatch)
+    got = list(box.fetch([1, 2, 3], max_size=100_000))
+    assert [(f.uid, f.truncated) for f in got] == [(1, False), (2, True), (3, False)]
+    whole, header = got[0], got[1]
+    assert lf(whole.raw).endswith(lf(small)) and whole.size >= len(small)
+    assert b"Subject: Booking 2" in header.raw and b"Hello Julie" not in header.raw
+    assert header.raw.endswith(b"\r\n\r\n") or header.raw.endswith(b"\n\n")
+    # the real size, not the header's (delivery adds a few headers; pymap counts LF line ends
+    # where RFC 3501 says CRLF)
+    assert len(lf(big)) <= header.size <= len(big) + 1_000
+    assert isinstance(header.internaldate, datetime)
+    # sizes first, then the bodies that fit and the header of the one that does not, in order
+    asked = [data for _, data in calls]
+    assert asked[0] == "RFC822.SIZE FLAGS INTERNALDATE"
+    assert [data.split("<")[0] for data in asked[1:]] == [
+        "BODY.PEEK[]",
+        "BODY.PEEK[HEADER]",
+        "BODY.PEEK[]",
+    ]
+    assert "BODY[" not in " ".join(asked)  # only PEEK: \\Seen is never set
+    assert "\\Seen" not in other_view(server, "INBOX", 2).flags
+    assert "\\Seen" not in other_view(server, "INBOX", 1).flags
+
+
+def test_oversized_message_with_a_huge_header_reads_only_the_start_of_it(
+    server: Server, box: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imap, "MAX_HEADER_BYTES", 2_000)
+    raw = message(1).replace(b"Subject:", b"X-Padding: " + b"p" * 10_000 + b"\r\nSubject:")
+    deliver(server, USER, raw)
+    box.select("INBOX")
+    (fetched,) = box.fetch([1], max_size=5_000)
+    assert fetched.truncated and len(fetched.raw) == 2_000
+    assert fetched.size >= len(lf(raw))
+
+
+def test_default_maximum_reads_a_large_message_whole(server: Server, box: Mailbox) -> None:
+    deliver(server, USER, big_message(1, 2_000_000))
+    box.select("INBOX")
+    (fetched,) = box.fetch([1])
+    assert not fetched.truncated
+    assert fetched.size >= 2_000_000 and len(fetched.raw) >= 2_000_000
+
+
+def test_fetch_batches_are_bounded_by_bytes_as_well_as_count(
+    server: Server, box: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(1, 7):
+        deliver(server, USER, big_message(n, 40_000 if n != 4 else 150_000))
+    box.select("INBOX")
+    calls = spy_fetches(box, monkeypatch)
+    got = list(box.fetch(range(1, 7), batch=4, batch_bytes=100_000))
+    assert [f.uid for f in got] == [1, 2, 3, 4, 5, 6]
+    assert not any(f.truncated for f in got)
+    bodies = [uids for uids, data in calls if data == "BODY.PEEK[]"]
+    # 40 KB each: two fit in 100 KB; the 150 KB one goes alone; sizes asked 4 UIDs at a time
+    assert bodies == [[1, 2], [3], [4], [5, 6]]
+    assert [uids for uids, data in calls if data.startswith("RFC822.SIZE")] == [
+        [1, 2, 3, 4],
+        [5, 6],
+    ]
 
 
 def test_message_ids_reads_headers_without_marking_seen(server: Server, box: Mailbox) -> None:

@@ -484,7 +484,7 @@ def test_explanation_french_subject_and_zone() -> None:
     assert isinstance(got, Decline)
     subject, body = explanation(got, policy, "fr", templates=TEMPLATES)
     assert subject == "Refusé : Weekly sync"
-    assert "ce moment est en dehors de mes heures de travail" in body
+    assert "je ne suis pas disponible à ce moment" in body  # issue 9: no hint of why
     assert f"Mes heures de travail : {DESCRIBED_FR} (heure de Toronto)." in body
     assert "- lundi 2 mars 2026, 9 h 00 – 10 h 00, heure de Toronto (HNE)" in body
     assert body.rstrip().endswith("Alice Martin")
@@ -706,3 +706,21 @@ def test_never_declines_an_untrusted_time(
 def test_describe_hours_used_in_reasons_matches_the_engine() -> None:
     assert describe_hours(HOURS, "en") == DESCRIBED_EN
     assert describe_hours(HOURS, "fr") == DESCRIBED_FR
+
+
+def test_conflict_decline_is_worded_exactly_like_an_off_hours_one() -> None:
+    """Issue 9 item 9: with decline_conflicts on, an organizer must not tell busy time from
+    off-hours time by the words of the decline (both say "not available at that time")."""
+    other = BusyInterval(at(2, 10), at(2, 11), uid="other")
+    conflict = decide(invitation(at(2, 10)), make_policy(conflicts=True), [other], NOW)
+    evening = decide(invitation(at(2, 19)), make_policy(conflicts=True), [], NOW)
+    assert isinstance(conflict, Decline) and isinstance(evening, Decline)
+    for language in ("en", "fr"):
+        policy = make_policy(conflicts=True, language=language)
+        _, busy_text = explanation(conflict, policy, language, templates=TEMPLATES)
+        _, hours_text = explanation(evening, policy, language, templates=TEMPLATES)
+        why = [line for line in busy_text.splitlines() if ":" in line and "—" not in line][:2]
+        assert why == [line for line in hours_text.splitlines()
+                       if ":" in line and "—" not in line][:2]
+        assert reply_comment(conflict, policy, language) == reply_comment(evening, policy,
+                                                                          language)

@@ -25,8 +25,8 @@ from connectors.caldav import (
     Unreachable,
 )
 from daemon.demo.radicale import RadicaleServer, free_port
-from daemon.mirror import Mirror
 from daemon.ledger import Ledger
+from daemon.mirror import Mirror
 
 pytestmark = pytest.mark.servers
 
@@ -220,7 +220,8 @@ def test_rfc6578_invalid_token_is_answered_403_and_leads_to_exactly_one_full_res
     assert change.changed == []  # a.ics came back with the same ETag
     assert change.requests == 3  # refused REPORT, one full REPORT, one multiget
     assert set(mirrored(db, via)) == {path_of(calendar_url, "a.ics")}
-    token = db.conn.execute("SELECT sync_token FROM collections WHERE url = ?", (via,)).fetchone()[0]
+    token = db.sync_token(via)
+    assert token is not None
     assert (
         token.startswith("http://radicale.org/ns/sync/")
         and token != "http://radicale.org/ns/sync/" + "0" * 64

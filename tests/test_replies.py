@@ -33,8 +33,10 @@ SHIPPED = load_templates()
 
 def booking_reply(policy: Policy, *, template_dir: Path | None = None,
                   **kwargs: object) -> ReplyText:
-    """The booking reply with the shipped templates, or with a folder of overrides."""
+    """The booking reply with the shipped templates, or with a folder of overrides; a first
+    contact's unless said otherwise (issue 13: it carries the "how I work" block)."""
     templates = load_templates(template_dir) if template_dir else SHIPPED
+    kwargs.setdefault("first_contact", True)
     return render_booking(policy, templates=templates, **kwargs)  # type: ignore[arg-type]
 
 
@@ -117,16 +119,19 @@ def test_booking_reply_french_reads_as_written() -> None:
         f"- Massage, 60{NBSP}minutes — 95 $\n"
         f"- Massage profond, 90{NBSP}minutes — 130 $\n"
         "\n"
-        "Je peux vous proposer les créneaux suivants :\n"
+        # issue 11 item 13: with several services, which one the times are for
+        f"Je peux vous proposer les créneaux suivants pour : Massage, 60{NBSP}minutes\n"
         "\n"
         "1. mardi 1 décembre 2026, 10 h 00 – 11 h 00, heure de Toronto (HNE)\n"
         "2. mercredi 2 décembre 2026, 14 h 30 – 15 h 30, heure de Toronto (HNE)\n"
         "\n"
         "Pour réserver, répondez simplement avec le numéro du créneau qui vous convient.\n"
         "\n"
-        "Paiement : Virement Interac ou comptant.\n"
-        "Annulation : Annulation gratuite jusqu’à 24 h avant.\n"
-        "Pour me joindre : 514 555-0100\n"
+        "Ma façon de travailler :\n"
+        "- Paiement : Virement Interac ou comptant.\n"
+        "- Annulation : Annulation gratuite jusqu’à 24 h avant.\n"
+        "- Pour me joindre : 514 555-0100\n"
+        "- Pour annuler ou déplacer un rendez-vous, répondez à sa confirmation.\n"
         "\n"
         "Au plaisir,\n"
         "Julie Gagnon\n"
@@ -151,16 +156,18 @@ def test_booking_reply_english_reads_as_written() -> None:
         "- Massage, 60 minutes — 95 $\n"
         "- Deep tissue massage, 90 minutes — 130 $\n"
         "\n"
-        "I can offer you the following times:\n"
+        "I can offer you the following times for Massage, 60 minutes:\n"
         "\n"
         f"1. Tuesday, December 1, 2026, 10:00–11:00{NBSP}a.m., Toronto time (EST)\n"
         f"2. Wednesday, December 2, 2026, 2:30–3:30{NBSP}p.m., Toronto time (EST)\n"
         "\n"
         "To book, simply reply with the number of the time that suits you.\n"
         "\n"
-        "Payment: Interac e-Transfer or cash.\n"
-        "Cancellation: Free up to 24 h before.\n"
-        "Contact: 514 555-0100\n"
+        "How I work:\n"
+        "- Payment: Interac e-Transfer or cash.\n"
+        "- Cancellation: Free up to 24 h before.\n"
+        "- Contact: 514 555-0100\n"
+        "- To cancel or move an appointment, reply to its confirmation.\n"
         "\n"
         "Best regards,\n"
         "Julie Gagnon\n"
@@ -289,7 +296,7 @@ def test_objection_reply_without_options_still_restates_the_price(language: str)
 def test_single_string_terms_are_used_in_every_language() -> None:
     terms = Terms(payment=Localized({"*": "Interac"}), options=Localized({"*": "Forfait 5 x 85 $"}))
     policy = make_policy(terms=terms)
-    for language, label in (("fr", "Paiement : Interac"), ("en", "Payment: Interac")):
+    for language, label in (("fr", "- Paiement : Interac"), ("en", "- Payment: Interac")):
         body = booking_reply(
             policy, language=language, client_name="", original_subject="", slots=TWO_SLOTS
         ).body
@@ -326,7 +333,7 @@ def test_term_missing_in_a_language_falls_back_to_the_freelancer_language() -> N
     en = booking_reply(
         make_policy(terms=terms), language="en", client_name="", original_subject="", slots=()
     )
-    assert "Payment: Comptant seulement." in en.body.splitlines()
+    assert "- Payment: Comptant seulement." in en.body.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -444,6 +451,15 @@ def test_booking_reply_takes_no_calendar_data_but_the_slots() -> None:
         "original_subject",
         "slots",
         "templates",
+        # issue 12: which service, until when the times are held, why they are offered again:
+        # none of them is calendar data either
+        "service",
+        "hold_until",
+        "intro",
+        # issue 13: the appointment being moved (its own time, the client's already) and
+        # whether the client gets the "how I work" block
+        "current",
+        "first_contact",
     }
     assert set(inspect.signature(Templates).parameters) == {"sources"}
 

@@ -111,6 +111,54 @@ def test_answers_mail_and_declines_invitations_while_running(
     assert "replied (booking, fr) to marie@client.example" in out
     assert "declined 'Weekly sync'" in out
     assert "STOPPING=1" in service.notify.lines()
+    # issue 8: status shows the passes of `run` as it shows those of `once`
+    status = subprocess.run([frontdesk_bin, "--config", str(config), "status"],
+                            capture_output=True, text=True, timeout=60).stdout
+    assert "last pass:        never" not in status and "last pass:" in status
+    assert "1 reply sent" in status and "1 invitation declined" in status, status
+
+
+def test_calendar_down_at_first_start_booking_requests_wait_then_are_answered_once(
+        tmp_path: Path, mail_account: object, frontdesk_bin: str) -> None:
+    """Issue 8: no time is offered from a calendar that never synced. The request waits,
+    recorded; when the calendar answers, it is answered once, with slots from that calendar."""
+    from daemon.demo.radicale import RadicaleServer, free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/julie/work/"
+    config = write_config(tmp_path / "julie", calendar_url=url, mail=mail_account,
+                          poll_seconds=2)
+    server, sink = mail_account.server, mail_account.sink  # type: ignore[attr-defined]
+    service = Service(frontdesk_bin, config, tmp_path)
+    try:
+        service.ready()  # ready although the calendar is down: it is retried with backoff
+        deliver(server, client_mail("early@client.example", "Rendez-vous",
+                                    "Bonjour, je voudrais prendre rendez-vous bientôt."))
+        wait_until(lambda: "waiting: early@client.example" in service.output(), 30,
+                   "the request to wait")
+        time.sleep(2)
+        assert replies_to(sink, "early@client.example") == []
+        status = subprocess.run([frontdesk_bin, "--config", str(config), "status"],
+                                capture_output=True, text=True, timeout=60).stdout
+        assert "1 email waits for the calendar" in status, status
+        tue = next_weekday(1)
+        with RadicaleServer(tmp_path / "radicale", {"julie": "secret"}, port=port) as radicale:
+            radicale.create_calendar("julie", "work")
+            # Julie's next Tuesday is taken: the reply must not offer it
+            radicale.put_event(url, "busy.ics", invitation(
+                "Private", local(tue, "09:00"), local(tue, "17:00"), partstat="ACCEPTED")[1])
+            wait_until(lambda: replies_to(sink, "early@client.example"), 120,
+                       "the answer once the calendar is back")
+            time.sleep(3)
+            (reply,) = replies_to(sink, "early@client.example")
+            slots = subprocess.run([frontdesk_bin, "--config", str(config), "slots"],
+                                   capture_output=True, text=True, timeout=60).stdout
+    finally:
+        assert service.stop() == 0
+    body = reply.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    offered = [line for line in slots.splitlines() if line[:2] in {f"{n}." for n in range(1, 6)}]
+    assert offered and all(line in body for line in offered), (offered, body)
+    assert not any(f"mardi {tue.day} " in line for line in offered)  # the busy Tuesday
 
 
 def test_sigterm_while_idle_exits_zero(setup: tuple[Path, object, str], frontdesk_bin: str,

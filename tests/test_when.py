@@ -925,3 +925,17 @@ def test_dateparser_alone_knows_no_typos_and_no_parts_of_the_day() -> None:
     assert _dateparser("jeudy", "fr") is None
     assert _dateparser("en soirée", "fr") is None
     assert _dateparser("plus tard dans la semaine", "fr") is None
+
+
+def test_turning_the_offer_down_names_a_wish_even_when_an_offered_slot_fits_it() -> None:
+    """"Aucun ne me convient, auriez-vous un jeudi après-midi ?" is not a pick of the offered
+    Thursday-afternoon slot: the client said none suits them (issue 12)."""
+    zone = ZoneInfo("America/Toronto")
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=zone)
+    offered = [Slot(datetime(2026, 12, 3, h, 0, tzinfo=zone),
+                    datetime(2026, 12, 3, h + 1, 0, tzinfo=zone)) for h in (9, 10, 13)]
+    found = read_choice("Aucun ne me convient, auriez-vous un jeudi après-midi ?", offered, "fr",
+                        zone, now)
+    assert isinstance(found, Asked) and found.start is None
+    assert read_choice("None of these work for me. Le 2 alors ?", offered, "fr", zone,
+                       now) == Picked(2)

@@ -16,6 +16,7 @@ import email.policy
 import email.utils
 import json
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -208,6 +209,10 @@ def _reply_text(msg: EmailMessage) -> str:
 
 
 def run_demo(*, wait: bool = True, timeout: float = 60.0) -> int:
+    # started from a shell as a background job, SIGINT is ignored; Ctrl-C must stop the demo
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
         from daemon.demo.mail import PymapServer, SmtpSink
         from daemon.demo.notify import NotifyListener
@@ -319,7 +324,8 @@ def _relay(proc: subprocess.Popen[str], console: Console, lines: list[str]) -> N
     assert proc.stderr is not None
     for raw in proc.stderr:
         line = raw.rstrip("\n")
-        text = line.split(" ", 3)[-1] if line[:4].isdigit() else line
+        # "2026-12-01 14:03:00 UTC INFO text": the date, time, zone and level are the demo's
+        text = line.split(" ", 4)[-1] if line[:4].isdigit() else line
         lines.append(text)
         console.say(f"  [frontdesk] {text}")
 
@@ -341,6 +347,8 @@ def send(text: str, *, sender: str = "you@client.example", subject: str = "Rende
     except (OSError, ValueError):
         raise UserError("no demo is running (start `frontdesk demo` in another terminal)"
                         ) from None
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", sender):
+        raise UserError(f"--from {sender!r} is not an email address")
     msg = client_email(sender, subject, text)
     with smtplib.SMTP("127.0.0.1", int(info["smtp_port"]), timeout=10) as smtp:
         smtp.send_message(msg, from_addr=sender, to_addrs=[JULIE])
@@ -354,21 +362,25 @@ def send(text: str, *, sender: str = "you@client.example", subject: str = "Rende
 
 
 def _wait_reply(imap_port: int, address: str, timeout: float) -> Iterator[EmailMessage]:
+    """frontdesk's answer to `address`, read from Julie's Sent folder (frontdesk files a copy
+    of each reply there): so any address may write to the demo, not only its sample clients."""
     from imapclient import IMAPClient
 
     deadline = time.monotonic() + timeout
     with IMAPClient("127.0.0.1", port=imap_port, ssl=False, timeout=10) as client:
-        client.login(address, PASSWORD)
-        client.select_folder("INBOX")
+        client.login(JULIE, PASSWORD)
+        client.select_folder("Sent", readonly=True)
         start = set(client.search(["ALL"]))
         while time.monotonic() < deadline:
             fresh = [u for u in client.search(["ALL"]) if u not in start]
-            if fresh:
-                data = client.fetch(fresh[-1:], ["BODY.PEEK[]"])
-                raw = next(iter(data.values()))[b"BODY[]"]
-                parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            for uid, data in sorted(client.fetch(fresh, ["BODY.PEEK[]"]).items()):
+                parsed = email.message_from_bytes(data[b"BODY[]"], policy=email.policy.default)
                 assert isinstance(parsed, EmailMessage)
-                yield parsed
-                return
+                to = parsed.get("To")
+                if to is not None and any(a.addr_spec.lower() == address.lower()
+                                          for a in to.addresses):
+                    yield parsed
+                    return
+                start.add(uid)
             time.sleep(0.3)
             client.noop()

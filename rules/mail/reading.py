@@ -24,10 +24,11 @@ Three layers, each saying what it saw:
    nothing is not a request; a personal correspondent is never answered automatically; price
    words never get a booking offer.
 
-Bands: only intents frontdesk answers today (`ANSWERED`: booking, objection) can be "act" (sure:
-send, or the draft in draft mode) or "draft" (a reply filed in Drafts for the freelancer to
-send); everything else is "leave" (left for the freelancer; choices, cancellations and
-reschedules flagged with their intent until the booking conversation handles them). A booking
+Bands: the intents frontdesk answers (`ANSWERED`: booking, objection) can be "act" (sure: send,
+or the draft in draft mode) or "draft" (a reply filed in Drafts for the freelancer to send); a
+cancellation or a reschedule (`CHANGES`) is "act" when sure (the desk then checks whose
+appointment it is and the notice rule) or "leave"; a choice is read by the desk with the offer it
+answers; everything else is "leave" (left for the freelancer). A booking
 offer needs a request for a time in the client's words (`REQUEST_CUES`). The thresholds come
 with the weights, chosen on out-of-fold confidences of the training mail: `ACT` (a clear request:
 act), `DRAFT` (a plausible one: draft), and `SURE`, the lower bar to act when the explicit cue of
@@ -55,6 +56,10 @@ from rules.model import InboundMessage, MailContext, Policy
 INTENTS = ("booking", "objection", "choice", "cancellation", "reschedule", "question", "none")
 BANDS = ("act", "draft", "leave")
 ANSWERED = frozenset({"booking", "objection"})  # intents frontdesk has an automatic reply for
+# Intents about an appointment already booked: acted on when sure (the desk then checks whose
+# appointment it is and the notice rule); the least confidence to act when the weights say none.
+CHANGES = frozenset({"cancellation", "reschedule"})
+CHANGE_ACT = 0.6
 # The explicit cue that makes the reader sure of an answered intent ("can I book", "trop cher").
 EXPLICIT = MappingProxyType({"booking": "booking_explicit", "objection": "objection_explicit"})
 # Cues that ask for a time: a booking offer needs one of them in the client's words.
@@ -332,9 +337,17 @@ def _band(
     context: MailContext,
     probs: dict[str, float],
 ) -> tuple[str, str]:
+    if intent in CHANGES:
+        # the desk acts on it only for the sender's own appointment, under the notice rule
+        if context.relation == "personal":
+            return "leave", "band: leave (a personal correspondent is never answered automatically)"
+        act = model.act.get(intent, CHANGE_ACT)
+        if confidence >= act:
+            return "act", f"band: act ({confidence:.2f} >= {act:.2f})"
+        return "leave", f"band: leave ({confidence:.2f} < {act:.2f}: not sure enough)"
     if intent not in ANSWERED:
-        if intent in ("choice", "cancellation", "reschedule"):
-            return "leave", f"band: leave, flagged {intent} (no automatic answer yet)"
+        if intent == "choice":
+            return "leave", f"band: leave, flagged {intent} (read with the offer it answers)"
         return "leave", f"band: leave ({intent}: nothing frontdesk answers by itself)"
     if context.relation == "personal":
         return "leave", "band: leave (a personal correspondent is never answered automatically)"
