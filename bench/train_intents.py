@@ -48,7 +48,15 @@ sys.path.insert(0, str(REPO / "tests"))
 from intents_data import Labelled, load, targets  # noqa: E402
 
 from rules.mail.features import Facts, facts, features  # noqa: E402
-from rules.mail.reading import EXPLICIT, INTENTS, Model, Reading, read_with  # noqa: E402
+from rules.mail.reading import (  # noqa: E402
+    CHANGE_ACT,
+    CHANGES,
+    EXPLICIT,
+    INTENTS,
+    Model,
+    Reading,
+    read_with,
+)
 
 OUT = REPO / "rules" / "mail" / "weights.py"
 PRUNE = 0.02
@@ -266,13 +274,15 @@ class Bands:
     @staticmethod
     def zero() -> Bands:
         zero = {"booking": 0.0, "objection": 0.0}
-        return Bands(dict(zero), dict(zero), dict(zero))
+        return Bands({**zero, **dict.fromkeys(CHANGES, 0.0)}, dict(zero), dict(zero))
 
     def band(self, reading: Reading, explicit: bool) -> str:
         """The band an out-of-fold reading (read at thresholds 0) gets under these, exactly as
         `reading._band` gives it."""
         if reading.band == "leave":
             return "leave"
+        if reading.intent in CHANGES:  # acted on when sure (issue 13), else left
+            return "act" if reading.confidence >= self.act[reading.intent] else "leave"
         act = (self.sure if explicit else self.act)[reading.intent]
         draft = min(self.draft[reading.intent], act)
         if reading.band == "act" and reading.confidence >= act:
@@ -284,7 +294,8 @@ MARGIN = 0.05  # above the most confident wrong reading
 # The least thresholds: a majority to act; a draft from 0.4; an explicit cue lowers the bar to
 # act to 0.4 for a booking offer (it takes a time in the calendar) and 0.3 for the answer to an
 # objection (the payment options, never a lower price).
-FLOOR = {"act": 0.5, "draft": 0.4, "sure:booking": 0.4, "sure:objection": 0.3}
+# A cancellation or a move is acted on (issue 13) from CHANGE_ACT, 0.6, or higher.
+FLOOR = {"act": 0.5, "draft": 0.4, "sure:booking": 0.4, "sure:objection": 0.3, "change": CHANGE_ACT}
 NONE_DRAFTED = 0.02  # of the messages needing no answer, at most this share drafted (target 5%)
 
 
@@ -324,6 +335,15 @@ def thresholds(
         others = [r.confidence + MARGIN for label, r, _ in mine if label not in (intent, "none")]
         floor = [FLOOR["draft"]] + (others if intent == "booking" else [])
         draft[intent] = min(round(max(floor), 3), 0.99)
+    # a cancellation or a move acted on must be one, and of that kind (a move read as a
+    # cancellation would cancel what the client wanted kept)
+    for intent in sorted(CHANGES):
+        wrong = [
+            r.confidence + MARGIN
+            for it, r in zip(items, readings, strict=True)
+            if r.intent == intent and r.band != "leave" and it.label != intent
+        ]
+        act[intent] = min(round(max([FLOOR["change"], *wrong]), 3), 0.995)
     # the share of "none" drafted is counted over both intents together: raise the lower draft
     # threshold until it holds
     while True:
@@ -353,7 +373,8 @@ class Figures:
     recognised: dict[str, float]  # choice, cancellation, reschedule
     blind: dict[str, float]  # cancellation, reschedule recognised without their appointment
     blind_offers: int  # booking offers to them without their appointment
-    unsafe: int  # safety targets (zero, or at most 5%) missed
+    changes_acted: dict[str, float]  # cancellations, reschedules acted on as what they are
+    unsafe: int  # safety targets (zero, or at most 5%) missed, and changes acted on wrongly
     failed: list[str]
 
     def line(self) -> str:
@@ -362,7 +383,9 @@ class Figures:
         return (
             f"acc {self.accuracy:.1%} | booking answered {self.answered:.1%} sent {self.sent:.1%}"
             f" | objection {self.objections:.1%} | {rec} | no appt: {blind}, "
-            f"{self.blind_offers} offers | unsafe {self.unsafe}"
+            f"{self.blind_offers} offers | acted: "
+            + " ".join(f"{k[:5]} {v:.1%}" for k, v in self.changes_acted.items())
+            + f" | unsafe {self.unsafe}"
         )
 
 
@@ -395,6 +418,16 @@ def figures(
         mine = [r for i, r in blind.items() if labels[i] == label]
         blind_rate[label] = sum(1 for r in mine if r.intent == label) / len(mine) if mine else 1.0
     blind_offers = sum(1 for r in blind.values() if r.intent == "booking" and r.band != "leave")
+    acted = [
+        (label, r.intent)
+        for label, r in zip(labels, readings, strict=True)
+        if r.intent in CHANGES and bands.band(r, False) == "act"
+    ]
+    unsafe += sum(1 for label, intent in acted if label != intent)
+    changes_acted = {
+        c: sum(1 for label, i in acted if label == i == c) / max(1, labels.count(c))
+        for c in sorted(CHANGES)
+    }
     right = sum(1 for label, r in zip(labels, readings, strict=True) if r.intent == label)
     return Figures(
         accuracy=right / len(items),
@@ -407,6 +440,7 @@ def figures(
         },
         blind=blind_rate,
         blind_offers=blind_offers,
+        changes_acted=changes_acted,
         unsafe=unsafe,
         failed=[t.line() for t in found if not t.ok],
     )
@@ -512,6 +546,7 @@ def write(
         **{f"{k}_recognised": round(v, 4) for k, v in found.recognised.items()},
         **{f"{k}_recognised_without_appointment": round(v, 4) for k, v in found.blind.items()},
         "booking_offers_without_appointment": found.blind_offers,
+        **{f"{k}_acted_on": round(v, 4) for k, v in found.changes_acted.items()},
         "unsafe": found.unsafe,
     }
     OUT.write_text(

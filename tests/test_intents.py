@@ -118,6 +118,7 @@ def test_cues_read_the_ways_people_ask(text: str, cue: str) -> None:
         ("can i book a massage for friday?", "booking_explicit"),
         ("je voudrais un rendez-vous", "booking_explicit"),
         ("jaimerais un rdv svp", "booking_explicit"),
+        ("bonjour, un rendez-vous svp.", "booking_explicit"),
         ("avez-vous des disponibilites la semaine prochaine?", "booking_explicit"),
         ("are you taking new clients?", "booking_explicit"),
         ("i need to cancel my appointment", "cancel_explicit"),

@@ -195,6 +195,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"quand (?:pourrais|puis|pourrions)-(?:je|nous) (?:passer|venir|vous voir|te voir)",
         r"(?:dispo|disponible|available|free|libre)s? (?:" + _DAY + r"|demain|tomorrow|ce soir|"
         r"tonight)(?: [\w:']+){0,3} ?\?",
+        r"(?:un|une|a|an) (?:\w+ )?(?:rendez-vous|rdv|seance|massage|appointment|session|"
+        r"consultation) (?:svp|stp|s'il vous plait|s'il te plait|please|pls|plz)",
     ),
     # none of the offered times suits: "aucun de ces créneaux ne me convient", "none of those
     # work for me" (other times are asked for, or nothing)

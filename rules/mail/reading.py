@@ -79,6 +79,8 @@ ASKING_CUES = REQUEST_CUES | {
     "objection_explicit",
     "service_question",
 }
+# Least confidence for "nothing to answer" in a reply to one of frontdesk's own messages.
+NONE_IN_THREAD = 0.5
 # Intents a message answering frontdesk's own reply may carry (a new booking only when the
 # client asks for other times).
 THREAD_INTENTS = frozenset({"choice", "objection", "question", "cancellation", "reschedule"})
@@ -287,6 +289,19 @@ _MOVES = {
 
 
 def _guard(
+    probs: dict[str, float], seen: Facts, context: MailContext
+) -> tuple[dict[str, float], list[str]]:
+    probs, notes = _guard_intent(probs, seen, context)
+    top = max(probs, key=lambda c: probs[c])
+    if top == "none" and probs[top] < NONE_IN_THREAD and (seen.thread or seen.quoted_offer):
+        # a reply in a conversation with frontdesk is dropped in silence only when that is sure
+        # ("parfait merci"); otherwise it is read as what such replies carry, for a person
+        notes.append(f"guard: a reply to frontdesk, not surely nothing ({probs[top]:.2f})")
+        probs = _renormalised(probs, top)
+    return probs, notes
+
+
+def _guard_intent(
     probs: dict[str, float], seen: Facts, context: MailContext
 ) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
