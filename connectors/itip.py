@@ -5,7 +5,7 @@ Everything is built with icalendar and the email package, never by joining iCale
 - `imip_reply_message`: the iMIP email carrying it (RFC 6047), as an automatic reply (RFC 3834);
 - `declined_copy`: the freelancer's stored copy with only their PARTSTAT changed (RFC 4791 §4.1,
   RFC 6638 §3.2.2 and §7.1 for SCHEDULE-AGENT);
-- `reply_message_id`: the deterministic Message-ID the daemon records before sending;
+- `decline_message_id`: the deterministic Message-ID the daemon records before sending;
 - `cancelled_copy`, `moved_copy`, `partstat_copy`, `flagged_copy`, `event_facts`: changing and
   checking the stored copy of an appointment frontdesk booked (it is the ORGANIZER);
 - `read_answers`: clients' iTIP answers (REPLY, COUNTER, REFRESH...) to those appointments.
@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -35,6 +34,7 @@ from connectors.ical import MalformedObject, parse_calendar
 from connectors.ical.expansion import _check, _Event
 from connectors.ical.items import _recurrence_id
 from connectors.ical.values import _first, _is_date, _props
+from connectors.outbound import set_mailbox
 from rules.model import CalendarItem
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "booking_calendars",
     "booking_message_id",
     "cancelled_copy",
+    "decline_message_id",
     "declined_copy",
     "event_facts",
     "flagged_copy",
@@ -55,7 +56,6 @@ __all__ = [
     "partstat_copy",
     "read_answers",
     "reply_calendar",
-    "reply_message_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -376,15 +376,6 @@ def _header(value: str) -> str:
     return " ".join(re.split(r"[\r\n]+", value)).strip()
 
 
-def _mailbox(name: str, address: str) -> Address:
-    """A mailbox for a header; ValueError when the address is not an RFC 5322 addr-spec (a
-    calendar's ORGANIZER can hold anything: 'MAILTO:meeting room@host')."""
-    try:
-        return Address(display_name=_header(name), addr_spec=_header(address))
-    except (ValueError, IndexError) as error:
-        raise ValueError(f"not a valid email address: {address!r} ({error})") from error
-
-
 def imip_reply_message(
     *,
     from_address: str,
@@ -402,8 +393,8 @@ def imip_reply_message(
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     msg = EmailMessage()
-    msg["From"] = _mailbox(from_name, from_address)
-    msg["To"] = _mailbox("", to_address)
+    set_mailbox(msg, "From", from_name, from_address)
+    set_mailbox(msg, "To", "", to_address)
     msg["Subject"] = _header(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = _header(message_id)
@@ -423,7 +414,7 @@ def imip_reply_message(
     return msg
 
 
-def reply_message_id(uid: str, recurrence_id: str | None, sequence: int, domain: str) -> str:
+def decline_message_id(uid: str, recurrence_id: str | None, sequence: int, domain: str) -> str:
     """A deterministic RFC 5322 msg-id for the REPLY to one revision of one item, so a restart
     recognises a reply it already sent."""
     key = "\0".join((uid, recurrence_id or "", str(sequence)))
@@ -559,8 +550,8 @@ def imip_request_message(
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     msg = EmailMessage()
-    msg["From"] = _mailbox(from_name, from_address)
-    msg["To"] = _mailbox(to_name, to_address)
+    set_mailbox(msg, "From", from_name, from_address)
+    set_mailbox(msg, "To", to_name, to_address)
     msg["Subject"] = _header(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = _header(message_id)

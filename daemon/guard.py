@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from connectors.budget import Budget, OverBudget
 from connectors.ical import MalformedObject, calendar_items
-from connectors.itip import imip_reply_message, reply_calendar, reply_message_id
+from connectors.itip import decline_message_id, imip_reply_message, reply_calendar
 from daemon.config import Config
 from daemon.ledger import (
     InvitationDecision,
@@ -257,7 +257,7 @@ class Guard:
         subject, body = explanation(decision, self.policy, language, templates=self.templates)
         calendar = reply_calendar(request_raw, item, address, comment, now)
         domain = freelancer.email.rpartition("@")[2] or "frontdesk.invalid"
-        message_id = reply_message_id(item.uid, item.recurrence_id, item.sequence, domain)
+        message_id = decline_message_id(item.uid, item.recurrence_id, item.sequence, domain)
         message = imip_reply_message(
             from_address=freelancer.email, from_name=freelancer.name,
             to_address=item.organizer, subject=subject, text=body, calendar=calendar,

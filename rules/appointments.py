@@ -15,11 +15,13 @@ freelancer's policy and `now`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from rules.booking import slot_length, slots_for_wish
+from rules.mail import fold
 from rules.model import (
     Appointment,
     BusyInterval,
@@ -42,6 +44,7 @@ __all__ = [
     "move_slots",
     "move_wish",
     "notice",
+    "plainly_asks",
     "which",
 ]
 
@@ -92,6 +95,68 @@ def for_client(policy: Policy, returning: bool) -> Policy:
         return policy
     week = {day: ranges for day, ranges in policy.hours.week.items() if day in days}
     return replace(policy, hours=replace(policy.hours, week=week))
+
+
+# --- Is it a request? ----------------------------------------------------------------------------
+
+# A cancellation or a move is carried out only when the client plainly asks for it, in the
+# first person, for their own appointment. Questions about the rule ("what is your cancellation
+# policy?", "if I have to cancel, how much notice?"), denials ("I'm not cancelling") and someone
+# else's appointment are for the freelancer: a wrong cancellation costs a client their time.
+_ASK: dict[str, re.Pattern[str]] = {
+    "cancel": re.compile(
+        r"\b(?:(?:i|we)(?:'m| am| are|'re|'ll| will|'ve| have|'d| would)?(?: really| "
+        r"unfortunately| sadly| now)?(?: going to| got to| have to| need to| like to)*"
+        r" (?:need to |have to |must )?cancel\b(?! if)|please cancel|"
+        r"(?:i|we)(?:'m| am| are| must| will|'ll)? cancel(?:l?ing)?\b(?! if)|"
+        r"cancel (?:my|our|the|this|tomorrow's|thursday's|monday's|tuesday's|wednesday's|"
+        r"friday's|saturday's|sunday's) (?:appointment|session|booking|massage|consultation|"
+        r"meeting|visit|rdv)|cancel it|cancel for|"
+        r"(?:can't|cannot|can not|won't be able to|will not be able to|am unable to|'m unable to"
+        r"|unable to) (?:make it|come|attend|be there|keep (?:my|the|our) appointment)|"
+        r"je (?:dois|vais devoir|voudrais|souhaite|souhaiterais|veux|vais|prefere|dois malheur"
+        r"eusement|suis oblige(?:e)? d'|suis contraint(?:e)? d') ?annuler|j'annule|"
+        r"(?:merci d'|svp |s'il vous plait )?annuler (?:mon|notre|ma|le|la) (?:rendez-vous|rdv|"
+        r"seance|consultation|reservation)|annulation (?:de|du) (?:mon|notre|ma|rendez-vous|rdv)|"
+        r"je ne (?:pourrai|peux|pourrais) (?:plus |malheureusement )?(?:pas )?(?:venir|etre la|"
+        r"etre presente?|me presenter|honorer)|je dois me desister|nous devons annuler|"
+        r"on doit annuler)"),
+    "move": re.compile(
+        r"\b(?:(?:can|could|may) (?:we|i|you) (?:please )?(?:move|reschedule|change|push|shift|"
+        r"switch|postpone|bring forward)|(?:i|we)(?:'m| am| are|'re|'ll| will|'ve| have|'d| would)?"
+        r"(?: really| unfortunately| now)?(?: going to| got to| have to| need to| like to)*"
+        r" (?:need to |have to |must |want to )?(?:move|reschedule|postpone)\b|"
+        r"please (?:move|reschedule|postpone)|reschedule (?:my|our|the|it)|"
+        r"move (?:my|our|the) (?:appointment|session|booking)|push (?:it|my appointment) back|"
+        r"another (?:day|time)|a different (?:day|time)|"
+        r"(?:peut|pourrait|pourrions|pouvons|pourriez|pouvez|serait-il possible de|est-il possible"
+        r" de)(?:-on|-nous|-vous| on| nous| vous)? (?:le |la |les )?(?:remettre|decaler|deplacer|"
+        r"reporter|changer)|(?:je |j')(?:dois|voudrais|souhaite|souhaiterais|aimerais|veux|"
+        r"vais devoir) (?:le |la )?(?:decaler|deplacer|reporter|changer|remettre)|"
+        r"(?:reporter|decaler|deplacer) (?:mon|notre|ma|le) (?:rendez-vous|rdv|seance)|"
+        r"un autre (?:jour|moment|creneau))"),
+}
+# What makes a sentence something other than a request: a condition, a denial, a question
+# about the rule, someone else's appointment.
+_NOT_ASKING = re.compile(
+    r"\b(?:if|in case|whether|unless|si|s'il|au cas ou|en cas d|policy|politique|"
+    r"how much notice|how far in advance|combien de temps|quel delai|not cancel|no need|"
+    r"don't need to|won't (?:cancel|need)|will not cancel|pas besoin|ne (?:vais|veux) pas|"
+    r"n'annule pas|my (?:colleague|friend|wife|husband|partner|son|daughter|mother|father)|"
+    r"(?:her|his|their) appointment|mon (?:collegue|ami|mari|conjoint|fils|pere)|"
+    r"ma (?:collegue|amie|femme|conjointe|fille|mere)|son rendez-vous|leur rendez-vous)\b")
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def plainly_asks(text: str, change: str) -> bool:
+    """Does the client's own new text plainly ask to cancel (`change` "cancel") or move
+    ("move") their appointment: one sentence that asks it in the first person, with no
+    condition, denial, question about the rule or third person in it?"""
+    pattern = _ASK[change]
+    for sentence in _SENTENCES.split(fold(text)[:4000]):
+        if pattern.search(sentence) and not _NOT_ASKING.search(sentence):
+            return True
+    return False
 
 
 # --- Moving an appointment -------------------------------------------------------------------

@@ -26,6 +26,7 @@ from rules.appointments import (
     move_slots,
     move_wish,
     notice,
+    plainly_asks,
     which,
 )
 from rules.availability import why_not_bookable
@@ -66,7 +67,7 @@ from rules.replies import (
     which_reply,
 )
 from rules.senders import Confidence, reply_target
-from rules.when import Ambiguous, Picked, read_choice
+from rules.when import Ambiguous, Picked, Wish, read_choice
 
 __all__ = [
     "AboutAppointment",
@@ -356,6 +357,11 @@ def read(msg: InboundMessage, policy: Policy, context: MailContext | None = None
         if reading.band != "act" and not asked_which:
             return ForFreelancer(f"{how}, not sure enough to change an appointment: {said}",
                                  kind)
+        if not asked_which and not plainly_asks(f"{strip_quoted(msg.text)}\n{msg.subject}",
+                                                change):
+            # a question about the rule, a denial, someone else's appointment: a person reads it
+            return ForFreelancer(f"{how}, but it does not plainly ask to {change} an "
+                                 "appointment: left for you", kind)
         return AboutAppointment(change=change, language=reading.language, to=target.address,
                                 to_name=msg.from_name if target.address == msg.from_address
                                 else "", fired=reading.signals,
@@ -682,7 +688,8 @@ def _change(about: AboutAppointment, appointment: Appointment, msg: InboundMessa
             policy: Policy, now: datetime, busy: Sequence[BusyInterval] | None,
             templates: Templates, sent: SentCounts, offers: Sequence[Offer],
             booked: Sequence[Appointment], draft_mode: bool, text: str,
-            partstat: str = "") -> ChangeIt | Reply | ForFreelancer | WaitForCalendar | Ignore:
+            partstat: str = "", wish: Wish | None = None,
+            ) -> ChangeIt | Reply | ForFreelancer | WaitForCalendar | Ignore:
     kind = "cancellation" if about.change == "cancel" else "reschedule"
     slot = Slot(appointment.start, appointment.end)
     common = {"language": about.language, "client_name": msg.from_name,
@@ -729,7 +736,8 @@ def _change(about: AboutAppointment, appointment: Appointment, msg: InboundMessa
     if limited:
         return ForFreelancer(f"asks to move the appointment of {when}; not answered: {limited}",
                              kind)
-    wish = move_wish(text, appointment, about.language, policy, now)
+    if wish is None:
+        wish = move_wish(text, appointment, about.language, policy, now)
     slots = move_slots(policy, busy, now, appointment, wish, offers=offers, booked=booked)
     held = hold_until(policy, now) if slots else None
     reply = booking_reply(policy, slots=slots, service=appointment.service, hold_until=held,
@@ -800,5 +808,8 @@ def answer_calendar(
                             to_name=about.to_name, slot=proposed,
                             reason=f"{what.reason}: the time proposed is free, the "
                                    "appointment is moved")
-    return _change(about, appointment, msg, partstat=what.partstat,
+    # a time proposed but not free: times on that day first
+    near = None if proposed is None else Wish(dates=(proposed.start.astimezone(policy.zone)
+                                                     .date(),))
+    return _change(about, appointment, msg, partstat=what.partstat, wish=near,
                    **common)  # type: ignore[arg-type]

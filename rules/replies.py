@@ -395,6 +395,20 @@ def _render(kind: str, language: str, context: Mapping[str, object], templates: 
     return _tidy(template.render(context))
 
 
+def _text(kind: str, policy: Policy, language: str, client_name: str, original_subject: str,
+          templates: Templates, slots: Sequence[Slot] = (), **extra: object) -> ReplyText:
+    """One reply from its template, in the reply language, with the common variables and
+    `extra` ones; `slot`, `previous` and `current` (Slots) are written as the client reads
+    them."""
+    lang = reply_language(language, policy.freelancer)
+    context = _context(policy, lang, client_name, slots)
+    for name, value in extra.items():
+        context[name] = format_slot(value, lang, policy.zone) if isinstance(value, Slot) \
+            else value
+    body = _render(kind, lang, context, templates)
+    return ReplyText(reply_subject(original_subject, lang), body, lang)
+
+
 def booking_reply(
     policy: Policy,
     *,
@@ -433,140 +447,62 @@ def booking_reply(
     return ReplyText(reply_subject(original_subject, lang), body, lang)
 
 
-def confirmation_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    slot: Slot,
-    service: int,
-    templates: Templates,
-    previous: Slot | None = None,
-) -> ReplyText:
+def confirmation_reply(policy: Policy, *, language: str, client_name: str,
+                       original_subject: str, slot: Slot, service: int, templates: Templates,
+                       previous: Slot | None = None) -> ReplyText:
     """The confirmation of a booked appointment, with the terms and how to cancel; of a move
     when `previous` is the time it was moved from."""
     lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, (slot,))
-    context["when"] = format_slot(slot, lang, policy.zone)
-    if previous is not None:
-        context["previous"] = format_slot(previous, lang, policy.zone)
-    context["service"] = service_name(policy, service, lang)
-    context["price"] = (policy.services[service].price
-                        if 0 <= service < len(policy.services) else "")
-    body = _render("confirmation", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    price = policy.services[service].price if 0 <= service < len(policy.services) else ""
+    return _text("confirmation", policy, language, client_name, original_subject, templates,
+                 (slot,), when=slot, service=service_name(policy, service, lang), price=price,
+                 previous=previous or "")
 
 
-def unclear_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    slots: Sequence[Slot],
-    numbers: Sequence[int],
-    templates: Templates,
-) -> ReplyText:
+def unclear_reply(policy: Policy, *, language: str, client_name: str, original_subject: str,
+                  slots: Sequence[Slot], numbers: Sequence[int], templates: Templates) -> ReplyText:
     """Asking back which of the offered times the client means (`numbers`: their numbers)."""
-    lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, slots)
-    context["numbers"] = list(numbers)
-    body = _render("unclear", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    return _text("unclear", policy, language, client_name, original_subject, templates, slots,
+                 numbers=list(numbers))
 
 
-def objection_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    templates: Templates,
-    first_contact: bool = False,
-) -> ReplyText:
+def objection_reply(policy: Policy, *, language: str, client_name: str, original_subject: str,
+                    templates: Templates, first_contact: bool = False) -> ReplyText:
     """The reply to a client who finds the price too high: the same prices, and terms.options."""
-    lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, ())
-    if first_contact:
-        context["how_i_work"] = how_i_work(policy, lang, templates)
-    body = _render("objection", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    block = how_i_work(policy, language, templates) if first_contact else ""
+    return _text("objection", policy, language, client_name, original_subject, templates,
+                 how_i_work=block)
 
 
-def unpaid_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    templates: Templates,
-) -> ReplyText:
+def unpaid_reply(policy: Policy, *, language: str, client_name: str, original_subject: str,
+                 templates: Templates) -> ReplyText:
     """The answer to a client on clients.unpaid: the balance first, with the payment terms; no
     times."""
-    lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, ())
-    body = _render("unpaid", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    return _text("unpaid", policy, language, client_name, original_subject, templates)
 
 
-def cancelled_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    slot: Slot,
-    service: int,
-    templates: Templates,
-) -> ReplyText:
+def cancelled_reply(policy: Policy, *, language: str, client_name: str, original_subject: str,
+                    slot: Slot, service: int, templates: Templates) -> ReplyText:
     """The confirmation of a cancellation made in time."""
-    lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, ())
-    context["when"] = format_slot(slot, lang, policy.zone)
-    context["service"] = service_name(policy, service, lang)
-    body = _render("cancelled", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    return _text("cancelled", policy, language, client_name, original_subject, templates,
+                 when=slot, service=service_name(policy, service,
+                                                 reply_language(language, policy.freelancer)))
 
 
-def late_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    slot: Slot,
-    change: str,
-    hours_left: float,
-    templates: Templates,
-) -> ReplyText:
+def late_reply(policy: Policy, *, language: str, client_name: str, original_subject: str,
+               slot: Slot, change: str, hours_left: float, templates: Templates) -> ReplyText:
     """The answer to a cancellation or a move asked too late: the freelancer's rule, the
     appointment kept, the freelancer decides. `change` is "cancel" or "move"."""
-    lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, ())
-    context.update(when=format_slot(slot, lang, policy.zone), change=change,
-                   hours_left=f"{max(hours_left, 0):.0f}")
-    body = _render("late", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    return _text("late", policy, language, client_name, original_subject, templates,
+                 when=slot, change=change, hours_left=f"{max(hours_left, 0):.0f}")
 
 
-def which_reply(
-    policy: Policy,
-    *,
-    language: str,
-    client_name: str,
-    original_subject: str,
-    slots: Sequence[Slot],
-    change: str,
-    templates: Templates,
-) -> ReplyText:
+def which_reply(policy: Policy, *, language: str, client_name: str, original_subject: str,
+                slots: Sequence[Slot], change: str, templates: Templates) -> ReplyText:
     """Asking which of their appointments (`slots`, numbered from 1) the client means."""
     lang = reply_language(language, policy.freelancer)
-    context = _context(policy, lang, client_name, ())
-    context.update(appointments=[format_slot(s, lang, policy.zone) for s in slots],
-                   change=change)
-    body = _render("which", lang, context, templates)
-    return ReplyText(reply_subject(original_subject, lang), body, lang)
+    return _text("which", policy, language, client_name, original_subject, templates,
+                 appointments=[format_slot(s, lang, policy.zone) for s in slots], change=change)
 
 
 def decline_context(

@@ -18,7 +18,7 @@ import icalendar
 import pytest
 from helpers import JULIE, ZONE, run, write_config
 from test_booking_e2e import ask, events, offered, request_part, text_of
-from test_inbox_e2e import deliver, installed, outgoing, run_ok
+from test_inbox_e2e import client_mail, deliver, installed, outgoing, run_ok
 
 pytestmark = pytest.mark.servers
 
@@ -350,3 +350,80 @@ def test_kill_9_around_a_cancellation_leaves_both_or_finishes_both(
     assert cancels and len({str(m["Message-ID"]) for m in cancels}) == 1
     event = stored(radicale, calendar_url, uid)
     assert int(event["SEQUENCE"]) == 1  # changed once
+
+
+@pytest.mark.parametrize("point", ["after-change", "before-smtp"])
+def test_kill_9_around_a_move_moves_once_with_one_request(
+        tmp_path: Path, mail_account: object, radicale: object, calendar_url: str,
+        point: str) -> None:
+    config = configure(tmp_path, calendar_url, mail_account)
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    who = "max@client.example"
+    confirmation, uid, first = book(config, mail_account, who, "Hi, may I book a session?",
+                                    subject="Session")
+    before = stored(radicale, calendar_url, uid)["DTSTART"].dt
+    ask(mail_account, who, "Re: Session", "Could we reschedule my appointment to next week?",
+        **threaded(confirmation, first))
+    run_ok(config)
+    offer = outgoing(sink, who)[-1]
+    ask(mail_account, who, "Re: Session", "2", **threaded(offer, first))
+    crashed = run(installed(), config, "once", env=dict(os.environ, FRONTDESK_CRASH_AT=point))
+    assert crashed.returncode == 137, crashed.stderr
+    run_ok(config)
+    run_ok(config)
+    event = stored(radicale, calendar_url, uid)
+    assert event["DTSTART"].dt != before and int(event["SEQUENCE"]) == 1
+    moves = [m for m in outgoing(sink, who) if any(
+        int(next(iter(c.walk("VEVENT"))).get("SEQUENCE", 0)) == 1 for c in calendar_parts(m))]
+    assert moves and len({str(m["Message-ID"]) for m in moves}) == 1
+    assert len(events(radicale, calendar_url)) == 1
+
+
+def test_a_dry_run_and_explain_say_what_a_cancellation_would_do(
+        tmp_path: Path, mail_account: object, radicale: object, calendar_url: str) -> None:
+    config = configure(tmp_path, calendar_url, mail_account)
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    who = "noe@client.example"
+    confirmation, uid, first = book(config, mail_account, who, "Bonjour, un rendez-vous svp.")
+    sent = len(outgoing(sink, who))
+    raw = client_mail(who, "Re: Rendez-vous", "Je dois annuler mon rendez-vous, désolée.",
+                      headers=threaded(confirmation, first))
+    path = tmp_path / "cancel.eml"
+    path.write_bytes(raw)
+    explained = run(installed(), config, "explain", str(path))
+    assert explained.returncode == 0, explained.stderr
+    assert "decision: change the appointment" in explained.stdout, explained.stdout
+    assert "would cancel the appointment" in explained.stdout
+    assert "METHOD:CANCEL" in explained.stdout
+    deliver(mail_account.server, raw)  # type: ignore[attr-defined]
+    dry = run_ok(config, "--dry-run")
+    assert "would cancel the appointment" in dry, dry
+    assert str(stored(radicale, calendar_url, uid)["STATUS"]) == "CONFIRMED"
+    assert len(outgoing(sink, who)) == sent
+    assert "cancelled the appointment" in run_ok(config)
+
+
+def test_one_conversation_in_a_day_gets_every_answer_under_a_strict_sender_limit(
+        tmp_path: Path, mail_account: object, radicale: object, calendar_url: str) -> None:
+    """limits.per_sender_per_day counts conversations: request, choice, a question and a
+    cancellation in one thread all get their answer even at 1 a day; a second new
+    conversation the same day does not."""
+    config = configure(tmp_path, calendar_url, mail_account)
+    config.write_text(config.read_text() + "\n[limits]\nper_sender_per_day = 1\n")
+    sink = mail_account.sink  # type: ignore[attr-defined]
+    who = "eli@client.example"
+    confirmation, uid, first = book(config, mail_account, who, "Hello, can I book a session?",
+                                    subject="Session")
+    ask(mail_account, who, "Re: Session", "Great, thanks. Is there parking nearby?",
+        **threaded(confirmation, first))
+    assert "left for you" in run_ok(config)
+    ask(mail_account, who, "Re: Session", "Sorry, I have to cancel my appointment after all.",
+        **threaded(confirmation, first))
+    assert "cancelled the appointment" in run_ok(config)
+    assert str(stored(radicale, calendar_url, uid)["STATUS"]) == "CANCELLED"
+    answered = len(outgoing(sink, who))
+    assert answered == 3  # the offer, the confirmation, the cancellation
+    ask(mail_account, who, "Another question", "Hello, can I book a second session next week?")
+    assert "replied" not in run_ok(config)
+    assert len(outgoing(sink, who)) == answered
+    assert "limits.per_sender_per_day" in run(installed(), config, "status").stdout

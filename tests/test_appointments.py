@@ -63,7 +63,7 @@ def appointment(days: float, *, hour: int = 10, client: str = CLIENT, uid: str =
 def message(text: str, subject: str = "Re: Rendez-vous") -> InboundMessage:
     return InboundMessage(message_id="m1@client.example", from_address=CLIENT,
                           from_name="Marie", subject=subject, text=text, return_path=CLIENT,
-                          date=NOW)
+                          date=NOW, to=(POLICY.freelancer.email,))
 
 
 def about(change: str = "cancel", *, to: str = CLIENT, asked_which: bool = False,
@@ -300,3 +300,83 @@ def test_a_change_over_the_global_cap_is_left_for_the_freelancer() -> None:
                      templates=TEMPLATES, sent=SentCounts(same_kind=1))
     assert isinstance(ignored, Ignore)
 
+
+
+# --- Only a plain request changes an appointment ------------------------------------------------
+
+PLAIN = {
+    "cancel": ["je dois annuler jeudi",
+               "please cancel my appointment on Thursday December 3rd at 1pm",
+               "Bonjour, je ne pourrai pas venir jeudi, je dois annuler.",
+               "Hi, something came up and I can't make it tomorrow, sorry",
+               "Annulation de mon rdv du 3 décembre svp",
+               "I'm going to have to cancel, sorry", "I've got to cancel tomorrow",
+               "Bonjour, je dois malheureusement annuler notre rendez-vous de jeudi."],
+    "move": ["can we move my appointment on Tuesday to later in the week?",
+             "on peut remettre ça à la semaine prochaine?",
+             "Est-ce qu'on pourrait décaler notre rendez-vous à la même heure la semaine "
+             "prochaine ?", "I need to reschedule, could we do Thursday afternoon instead?",
+             "Hi Julie, can we push it back a week? Work is crazy.",
+             "I'm going to have to reschedule"],
+}
+NOT_PLAIN = {
+    "cancel": ["What's your cancellation policy?", "Do I need to cancel if I'm sick?",
+               "I'm not cancelling, just confirming Thursday!",
+               "Quelle est votre politique d'annulation ?",
+               "Je confirme jeudi, pas besoin d'annuler.",
+               "If I have to cancel, how much notice do you need?",
+               "Est-ce que je peux annuler sans frais si je suis malade ?",
+               "My colleague has to cancel her appointment, can she give it to me?",
+               "I'm not going to cancel", "I cancelled my gym, so Thursday is fine"],
+    "move": ["Is it possible to move it later if needed?",
+             "Can I move my appointment if I get sick?"],
+}
+
+
+def test_only_a_plain_first_person_request_changes_an_appointment() -> None:
+    from rules.appointments import plainly_asks
+
+    for change, texts in PLAIN.items():
+        for text in texts:
+            assert plainly_asks(text, change), text
+    for change, texts in NOT_PLAIN.items():
+        for text in texts:
+            assert not plainly_asks(text, change), text
+
+
+def test_a_question_about_the_rule_is_left_for_the_freelancer() -> None:
+    from rules.desk import read
+    from rules.model import MailContext
+
+    context = MailContext(thread="confirmation", relation="client",
+                          appointments=(Slot(NOW + timedelta(days=2),
+                                             NOW + timedelta(days=2, hours=1)),))
+    msg = message("Bonjour, si je dois annuler, combien de temps à l'avance faut-il prévenir ?")
+    result = read(msg, POLICY, context)
+    assert isinstance(result, ForFreelancer), result
+    plain = read(message("Bonjour, je dois annuler mon rendez-vous de jeudi."), POLICY, context)
+    assert isinstance(plain, AboutAppointment) and plain.change == "cancel"
+
+
+def test_a_counter_to_a_taken_time_gets_times_on_that_day() -> None:
+    from rules.desk import CalendarAnswers, answer_calendar
+    from rules.model import BusyInterval
+
+    booked = appointment(2)  # Thursday Dec 3, 10:00
+    monday = (NOW + timedelta(days=6)).replace(hour=10, minute=0)  # Monday Dec 7
+    taken = [BusyInterval(monday, monday + timedelta(hours=1), uid="other")]
+    counter = CalendarAnswer(method="COUNTER", uid="a1", attendee=CLIENT, partstat="DECLINED",
+                             start=monday, end=monday + timedelta(hours=1))
+    result = answer_calendar(counter, booked, CalendarAnswers("r", (), CLIENT), message(""),
+                             policy=POLICY, now=NOW, busy=taken, templates=TEMPLATES,
+                             sent=SentCounts(), booked=[booked])
+    assert isinstance(result, Reply) and result.moves == "a1", result
+    assert result.slots and all(s.start.date() == monday.date() for s in result.slots)
+    assert monday not in {s.start for s in result.slots}
+    free = replace(counter, start=monday + timedelta(hours=4), end=None)
+    moved = answer_calendar(free, booked, CalendarAnswers("r", (), CLIENT), message(""),
+                            policy=POLICY, now=NOW, busy=taken, templates=TEMPLATES,
+                            sent=SentCounts(), booked=[booked])
+    assert isinstance(moved, ChangeIt) and moved.slot is not None
+    assert moved.slot.start == monday + timedelta(hours=4)
+    assert moved.slot.end - moved.slot.start == timedelta(hours=1)

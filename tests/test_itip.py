@@ -24,10 +24,10 @@ from icalendar import Calendar, Component
 ical = pytest.importorskip("connectors.ical", reason="connectors/ical.py is not in the tree yet")
 
 from connectors.itip import (  # noqa: E402
+    decline_message_id,
     declined_copy,
     imip_reply_message,
     reply_calendar,
-    reply_message_id,
 )
 from daemon.templates import load_templates  # noqa: E402
 from rules.invitations import Decline, decide, explanation, my_attendee  # noqa: E402
@@ -338,7 +338,7 @@ def build_message(**overrides: object) -> email.message.EmailMessage:
         "subject": "Declined: Saturday review",
         "text": "Hello Bob,\n\nI am sorry, I cannot attend.\n\nAlice Martin\n",
         "calendar": calendar,
-        "message_id": reply_message_id("single-1@example.com", None, 3, "example.org"),
+        "message_id": decline_message_id("single-1@example.com", None, 3, "example.org"),
         "now": NOW,
         "in_reply_to": "<invite-1@example.com>",
     }
@@ -375,7 +375,7 @@ def test_imip_message_headers_rfc3834() -> None:
     assert msg["From"].addresses[0].display_name == "Alice Martin"
     assert msg["To"].addresses[0].addr_spec == "bob@example.com"
     assert msg["Subject"] == "Declined: Saturday review"
-    assert msg["Message-ID"] == reply_message_id("single-1@example.com", None, 3, "example.org")
+    assert msg["Message-ID"] == decline_message_id("single-1@example.com", None, 3, "example.org")
     assert msg["In-Reply-To"] == "<invite-1@example.com>"
     assert msg["References"] == "<invite-1@example.com>"
     assert msg["Date"].datetime == NOW
@@ -398,7 +398,7 @@ def test_imip_message_non_ascii_text_and_names() -> None:
 
 
 def test_imip_message_refuses_an_address_that_is_not_one() -> None:
-    with pytest.raises(ValueError, match="not a valid email address"):
+    with pytest.raises(ValueError, match=r"email address|cannot be written"):
         build_message(to_address="meeting room@example.com")
 
 
@@ -419,21 +419,21 @@ def test_imip_message_has_no_header_injection() -> None:
 
 
 def test_reply_message_id_is_deterministic_rfc5322() -> None:
-    first = reply_message_id("uid-1", None, 0, "example.org")
-    assert first == reply_message_id("uid-1", None, 0, "example.org")
+    first = decline_message_id("uid-1", None, 0, "example.org")
+    assert first == decline_message_id("uid-1", None, 0, "example.org")
     assert re.fullmatch(r"<[A-Za-z0-9.]+@example\.org>", first)
     others = {
-        reply_message_id("uid-1", None, 1, "example.org"),
-        reply_message_id("uid-1", "20260314T150000Z", 0, "example.org"),
-        reply_message_id("uid-2", None, 0, "example.org"),
+        decline_message_id("uid-1", None, 1, "example.org"),
+        decline_message_id("uid-1", "20260314T150000Z", 0, "example.org"),
+        decline_message_id("uid-2", None, 0, "example.org"),
     }
     assert first not in others and len(others) == 3
 
 
 def test_reply_message_id_sanitizes_the_domain() -> None:
-    got = reply_message_id("u", None, 0, "Example.ORG>\r\nX: y")
+    got = decline_message_id("u", None, 0, "Example.ORG>\r\nX: y")
     assert re.fullmatch(r"<[A-Za-z0-9.]+@example\.orgxy>", got)
-    assert reply_message_id("u", None, 0, "").endswith("@frontdesk.invalid>")
+    assert decline_message_id("u", None, 0, "").endswith("@frontdesk.invalid>")
 
 
 # --- The stored copy ----------------------------------------------------------------------------
@@ -627,10 +627,10 @@ def test_corpus_objects_with_an_organizer_go_through_the_whole_path(corpus: Path
                     subject=subject,
                     text=body,
                     calendar=reply,
-                    message_id=reply_message_id(item.uid, item.recurrence_id, item.sequence, "x"),
+                    message_id=decline_message_id(item.uid, item.recurrence_id, item.sequence, "x"),
                     now=now,
                 ).as_bytes()
             except ValueError as error:  # an ORGANIZER that is no mail address: said clearly
-                assert "not a valid email address" in str(error), name
+                assert re.search("email address|cannot be written", str(error)), name
     assert seen >= 10
     assert declines >= 5
