@@ -5,7 +5,8 @@ loader takes them out of the raw bytes (every `X-Frontdesk-*` header, continuati
 included) before `connectors.mailparse.parse_message` reads the message, and turns the context
 into a `MailContext` and the persona's `Policy` (tests/data/intents/README.md, "Personas").
 
-Used by tests/test_intents.py (train/ only) and bench/bench_intents.py (train/ and heldout/).
+Used by tests/test_intents.py and bench/train_intents.py (train/ only) and
+bench/bench_intents.py (train/, heldout/ and heldout2/).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def load_file(path: Path) -> Labelled:
 
 
 def load(split: str) -> list[Labelled]:
-    """Every message of one split ("train" or "heldout"), in file-name order."""
+    """Every message of one split ("train", "heldout" or "heldout2"), in file-name order."""
     folder = DATA / split
     return [load_file(path) for path in sorted(folder.glob("*.eml"))]
 

@@ -1,24 +1,30 @@
 """rules.mail.read (issue 10): who is asking and what they want, with context, confidence, band.
 
 The pieces (cues, quoted offers, machine senders), the issue's own phrasings, and the train split
-of tests/data/intents against the issue's targets (the held-out split is the benchmark's only).
+of tests/data/intents against the issue's targets, cross-validated (the held-out splits are the
+benchmark's only).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from intents_data import PERSONAS, load, split_labels, targets
 
-from rules.mail import INTENTS, Reading, read, split_quoted
+from rules.mail import INTENTS, Reading, read, split_quoted, weights
 from rules.mail.cues import bare_pick, cue_hits
+from rules.mail.features import facts
 from rules.mail.senders import machine_signals, role_address
 from rules.mail.words import fold
 from rules.model import InboundMessage, MailContext, Slot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # train_intents
 
 JULIE = PERSONAS["julie"]
 SAM = PERSONAS["sam"]
@@ -73,10 +79,89 @@ def answered(reading: Reading) -> bool:
         ("auriez-vous un prix reduit?", "price_objection"),
         ("the first one works", "pick"),
         ("mardi 14h me va", "pick"),
+        # the second round: everyday requests, soft objections, moves said without the word
+        ("whats your earliest for a 90 min?", "ask_availability"),
+        ("anything left before christmas?", "ask_availability"),
+        ("would you have room to take me on?", "ask_availability"),
+        ("quand est votre prochaine place libre?", "ask_availability"),
+        ("est-ce que vous avez quelque chose en apres-midi?", "ask_availability"),
+        ("same time as usual next week?", "ask_availability"),
+        ("thurs?", "day_ask"),
+        ("place mercredi soir?", "day_ask"),
+        ("je serais interessee par un massage de 60 minutes", "want_booking"),
+        ("$190 a session would be a real stretch", "price_objection"),
+        ("is there any flexibility there?", "price_objection"),
+        ("could i pay in instalments?", "price_objection"),
+        ("c'est un peu raide pour moi", "price_objection"),
+        ("i was quoted $110 by another counsellor", "price_objection"),
+        ("could we make it a bit later in the day?", "reschedule"),
+        ("on peut tu changer pour dimanche?", "reschedule_explicit"),
+        ("is it possible to change the hour of our meeting?", "reschedule_explicit"),
+        ("can we postpone next week's session?", "reschedule_explicit"),
+        ("je me desiste pour samedi", "cancel"),
+        ("aucun de ces creneaux ne me convient", "reject_offer"),
+        ("i'll get in touch after the holidays to book", "later"),
     ],
 )
 def test_cues_read_the_ways_people_ask(text: str, cue: str) -> None:
     assert cue in cue_hits(fold(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("thanks, but that's too expensive for me.", "objection_explicit"),
+        ("c'est trop cher pour moi", "objection_explicit"),
+        ("je n'ai pas les moyens", "objection_explicit"),
+        ("do you have a student rate?", "objection_explicit"),
+        ("would you accept $100 a session?", "objection_explicit"),
+        ("can i book a massage for friday?", "booking_explicit"),
+        ("je voudrais un rendez-vous", "booking_explicit"),
+        ("jaimerais un rdv svp", "booking_explicit"),
+        ("bonjour, un rendez-vous svp.", "booking_explicit"),
+        ("avez-vous des disponibilites la semaine prochaine?", "booking_explicit"),
+        ("are you taking new clients?", "booking_explicit"),
+        ("i need to cancel my appointment", "cancel_explicit"),
+        ("je dois annuler jeudi", "cancel_explicit"),
+    ],
+)
+def test_explicit_cues(text: str, cue: str) -> None:
+    assert cue in cue_hits(fold(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("it's not too expensive, i just want to know", "price_objection"),
+        ("ce n'est pas trop cher", "price_objection"),
+        ("je ne veux surtout pas annuler", "cancel"),
+        ("no need to cancel, see you tuesday", "cancel"),
+        ("is it possible to send the documents by post?", "ask_availability"),
+        ("je peux me deplacer a paris", "reschedule"),
+        ("je prefere vous le remettre en main propre", "reschedule_explicit"),
+        ("do you have any cancellations this week?", "cancel_explicit"),
+        ("same as last time", "pick"),
+    ],
+)
+def test_cues_said_otherwise_do_not_count(text: str, cue: str) -> None:
+    assert cue not in cue_hits(fold(text))
+
+
+def test_the_senders_own_name_is_not_a_cue() -> None:
+    msg = mail(
+        "Could you confirm your registration number?\n\nMelanie Price\nHR",
+        from_name="Melanie Price",
+        from_address="melanie.price@dental.example",
+    )
+    assert "price" not in facts(msg, STRANGER, JULIE).cues
+    assert "price" in facts(mail("What is your price?"), STRANGER, JULIE).cues
+
+
+def test_a_new_messages_subject_is_read_for_cues() -> None:
+    request = mail("", "Any 90 min openings Saturday morning?")
+    assert "ask_availability" in facts(request, STRANGER, JULIE).cues
+    reply = mail("Thanks", "Re: Any openings Saturday?")
+    assert "ask_availability" not in facts(reply, STRANGER, JULIE).cues
 
 
 def test_cues_join_hard_wrapped_lines() -> None:
@@ -268,6 +353,85 @@ def test_the_booking_conversation(text: str, context: MailContext, intent: str) 
     assert reading.band == ("leave" if intent == "choice" else "act"), reading
 
 
+def test_an_explicit_objection_is_sure_even_when_thanks_pull_the_other_way() -> None:
+    # the issue's example: a reply, a stranger, "thanks" pulling towards nothing to answer
+    reading = read(mail("Thanks, but that's too expensive for me.", "Re: booking"), STRANGER, JULIE)
+    assert (reading.intent, reading.band) == ("objection", "act"), reading
+    assert any('the explicit "too expensive"' in s for s in reading.signals), reading.signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi Julie, can I book a 60-minute massage next week?",
+        "Bonjour, je voudrais un rendez-vous pour un massage, idéalement jeudi.",
+        "Bonjour, avez-vous des disponibilités la semaine prochaine?",
+    ],
+)
+def test_an_explicit_booking_request_is_sent(text: str) -> None:
+    reading = read(mail(text), STRANGER, JULIE)
+    assert (reading.intent, reading.band) == ("booking", "act"), reading
+
+
+def test_price_words_make_an_objection_of_a_choice() -> None:
+    text = "The second one works, but could you do it for $80? Other places charge less."
+    reading = read(mail(text, "Re: Massage"), OFFERED, JULIE)
+    assert (reading.intent, reading.band) == ("objection", "act"), reading
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "context"),
+    [
+        ("RDV massage 60 min la semaine prochaine svp", "", STRANGER),  # all in the subject
+        ("Place mercredi soir?", "(voir objet) merci!!", CLIENT),
+        ("", "dispo jeudi?", CLIENT),
+        ("", "Would Tuesday at 3 work? Same as last time.", CLIENT),
+    ],
+)
+def test_terse_requests_are_answered(subject: str, text: str, context: MailContext) -> None:
+    reading = read(mail(text, subject), context, JULIE)
+    assert reading.intent == "booking" and answered(reading), reading
+
+
+def test_another_appointment_asked_for_by_a_sender_who_has_one_is_a_draft() -> None:
+    text = "Hi Julie, I'd like to book a massage for my husband too, any time next week."
+    reading = read(mail(text, "Massage for my husband"), BOOKED, JULIE)
+    assert (reading.intent, reading.band) == ("booking", "draft"), reading
+    reading = read(mail("Hi Julie, what do you have next week?"), BOOKED, JULIE)
+    assert reading.band == "leave", reading  # not in so many words: a person answers
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Hi Julie, can we move my appointment to Friday?", "reschedule"),
+        ("Hi Julie, I have to cancel Thursday. Sorry!", "cancellation"),
+        ("Bonjour, on peut décaler notre rendez-vous à la semaine prochaine?", "reschedule"),
+        ("Could we push it back a week? Work is crazy.", "reschedule"),
+        ("Je dois annuler mon massage de samedi, désolée.", "cancellation"),
+    ],
+)
+def test_moves_and_cancellations_without_a_known_appointment(text: str, intent: str) -> None:
+    # the daemon may not know the appointment (booked by the freelancer under another address):
+    # the words say it, never a booking offer (the desk then looks for the sender's own
+    # appointment before changing anything, issue 13)
+    reading = read(mail(text), CLIENT, JULIE)
+    assert reading.intent == intent, reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi Julie, I'll write to you again in January to book, December is crazy at work.",
+        "Bonjour Julie, je vais vous réécrire après les fêtes pour prendre rendez-vous.",
+        "Thank you so much for yesterday's massage, I feel like new!",
+    ],
+)
+def test_later_and_thanks_are_not_requests(text: str) -> None:
+    reading = read(mail(text), CLIENT, JULIE)
+    assert not answered(reading), reading
+
+
 def test_a_reply_to_an_offer_is_never_a_fresh_offer() -> None:
     text = (
         "2\n\nOn Mon, Nov 23, 2026 at 10:15 AM Julie <julie@julie-massage.example> wrote:\n"
@@ -292,7 +456,28 @@ def train() -> list[tuple[str, Reading]]:
     return [(it.label, read(it.message, it.context, it.policy)) for it in load("train")]
 
 
-def test_train_split_meets_the_issues_targets(train: list[tuple[str, Reading]]) -> None:
+def test_cross_validated_figures_meet_the_issues_targets() -> None:
+    """The meaningful check on train: 5-fold cross-validation, each message read by a model
+    fitted without it (bench/train_intents.py, ~20 s, in this process), meets the issue's
+    targets with the band thresholds it chooses; and those thresholds and figures are the ones
+    shipped in rules/mail/weights.py (the weights are not stale after a change of cues or
+    features)."""
+    import train_intents as training
+
+    items = load("train")
+    seen, xs = training.vectors(items)
+    *_, bands, found = training.cross_validate(items, seen, xs, training.SETTINGS, workers=1)
+    assert not found.failed, found.failed
+    assert found.unsafe == 0, found.line()
+    assert min(found.blind.values()) >= 0.9, found.line()  # moves without their appointment
+    assert (bands.act, bands.sure, bands.draft) == (weights.ACT, weights.SURE, weights.DRAFT)
+    assert weights.CROSS_VALIDATED["booking_sent"] == round(found.sent, 4)
+
+
+def test_fitted_model_meets_the_issues_targets_on_its_own_train_split(
+    train: list[tuple[str, Reading]],
+) -> None:
+    # in-sample (the model saw these messages): a floor, not a measure
     found = targets([label for label, _ in train], [(r.intent, r.band) for _, r in train])
     failed = [t.line() for t in found if not t.ok]
     assert not failed, failed

@@ -6,6 +6,10 @@ A package split along its seams:
 - `quoted`: quoted history, forwards and signatures set aside, reply prefixes of subjects;
 - `etiquette`: when a personal responder stays silent (RFC 3834/5230), rate limits, calendar
   METHODs;
+- `senders`: bulk and notification platforms recognised by their headers and addresses;
+- `cues`: what a person's words say, as readable patterns, explicit ones apart;
+- `features`: the client's words, the cues and the context as the model's features;
+- `weights`: the fitted model as plain data (bench/train_intents.py writes it);
 - `reading`: `read()`, the reader of intents with their context, confidence and band;
 - `decide`: `classify()`, today's word-table decision, kept until the daemon calls `read()`.
 

@@ -4,6 +4,14 @@
 Each cue is one readable pattern over folded text (`words.fold`: lower case, no accents, plain
 apostrophes). They are written from how people ask, not from any one message: a cue is a feature
 the reader weighs with the others and with the context, never a decision by itself.
+
+Two cues are narrower than the rest: `booking_explicit` and `objection_explicit` hold only the
+plain ways of saying it ("can I book", "je voudrais un rendez-vous", "too expensive", "trop
+cher"). They are features like the others, and the reader's bands take them as the evidence that
+makes it sure (`reading._band`).
+
+A cue said in the negative ("not too expensive", "je ne veux surtout pas annuler") does not count:
+`NEGATED` cues are skipped when a negation stands just before them.
 """
 
 from __future__ import annotations
@@ -23,95 +31,252 @@ _DAY = (
 )
 _APPT = (
     r"appointments?|appt|sessions?|massages?|calls?|consultations?|consult|meetings?|visit|"
-    r"rendez[- ]?vous|rdv|seances?|massages?|appels?|rencontres?|point|cours|consultation"
+    r"rendez[- ]?vous|rdv|seances?|appels?|rencontres?|point|cours|booking|reservation"
+)
+# An amount: "$90", "80 $", "25 €", "100 piasses"
+_MONEY = r"(?:[$€£] ?\d+|\d+ ?(?:\$|€|£|euros?|dollars?|bucks|piasses))"
+# What is moved or cancelled: "my appointment", "notre séance", "Thursday's session", "it"
+_THING = (
+    r"(?:(?:my|our|the|this|that|next|tomorrow's|today's|next week's|" + _DAY + r"'s?) "
+    r"(?:\w+ )?(?:" + _APPT + r"|\d+(?:am|pm|h)?|time|slot|one|" + _DAY + r")|it|this one|that one|"
+    r"(?:mon|ma|notre|le|la|nos|mes|ce|cette) (?:\w+ )?(?:" + _APPT + r"|creneau|plage|heure)|"
+    r"ca|cela|" + _DAY + r")"
 )
 
 CUES: Mapping[str, re.Pattern[str]] = {
     # asking when there is room: "any spots open Thursday?", "t'as-tu de la place", "plages
-    # horaires", "what do you have after the 10th?", "fit me in", "week commencing 7th"
+    # horaires", "what do you have after the 10th?", "fit me in", "week commencing 7th",
+    # "what's your earliest?", "anything left before Christmas?", "quelque chose samedi?"
     "ask_availability": _cue(
         r"availab\w*|availib\w*|avail|availabilty|disponib\w*|dispos?|dispo\w*",
-        r"any (?:openings?|spots?|slots?|room|space|time|availability|appointments?)",
-        r"(?:openings?|spots?|slots?) (?:open|left|available|free)",
-        r"(?:have|got|get) (?:any(?:thing)?|some|a) (?:time|room|space|spots?|slots?|openings?)",
-        r"(?:have|got) anything",
-        r"room for (?:me|us|him|her|a new|one more|another)",
+        r"any (?:openings?|spots?|slots?|room|space|time|availability|appointments?|places?)",
+        r"(?:openings?|spots?|slots?|places?) (?:open|left|available|free|libres?)",
+        r"(?:have|got|get|has) (?:any(?:thing)?|some|a|an) (?:\w+[ -](?:minute|min|hour)s? )?"
+        r"(?:time|room|space|spots?|slots?|openings?|opening|availability|appointments?)",
+        r"(?:have|got) anything|anything (?:left|open|free|available|on|for|in|this|next|after|"
+        r"before|that|around)",
+        r"room (?:for|to take|to see|to fit) (?:me|us|him|her|a new|one more|another|new)|"
+        r"take (?:me|us|him|her) on|taking on",
         r"(?:fit|squeeze|get) (?:me|us|him|her|them) in",
-        r"what do you have|what(?:'s| is) your (?:availability|schedule)",
-        r"when (?:could|can|would|might|should) (?:i|we|he|she|they) (?:come|book|see|meet|drop)",
-        r"when (?:are|would) you (?:free|available|around)",
-        r"when is your next|next (?:available|opening)",
+        r"what do you have|what(?:'s| is|s) your (?:availability|schedule|earliest|next)|"
+        r"(?:your|the) earliest|earliest (?:opening|slot|appointment|availability|time|date)",
+        r"what (?:do|does) (?:the|your) (?:next|coming|following) (?:few |couple of )?(?:days?|"
+        r"weeks?|month) look like|how(?:'s| is| does) (?:your|the) (?:\w+ ){0,4}looking",
+        r"when (?:could|can|would|might|should) (?:i|we|he|she|they) (?:come|book|see|meet|drop|"
+        r"pop|stop|start|get)",
+        r"when (?:are|would|will) you (?:be )?(?:free|available|around)",
+        r"when is your next|next (?:available|opening)|whenever (?:suits|works|you have)",
         r"(?:are|r) (?:you|u) (?:free|available|around|open)",
-        r"(?:de|des) la place|une place|des places|(?:un|des) spots?|plages? (?:horaires?|libres?)",
-        r"(?:un|des|vos|tes|quelques) creneaux?|(?:un|des|vos|tes) moments? (?:libres?|pour)",
+        r"any chance (?:i|we|you|u) (?:could|can|might) (?:get|come|book|see|squeeze|fit|grab|"
+        r"have|do|pop)|any chance (?:of|for|at) (?:a |an )?(?:spot|slot|opening|appointment|"
+        r"session|massage|time|" + _DAY + r"|tomorrow|tonight|this|next|demain)",
+        r"(?:de|des) la place|une place|des places|(?:un|des) spots?|plages? (?:horaires?|libres?)|"
+        r"(?:une|la|des|vos|tes) plages?|prochaine? (?:place|plage|ouverture|disponibilite)",
+        r"(?:un|des|vos|tes|quelques) (?:petits? )?creneaux?|(?:un|des|vos|tes) moments? "
+        r"(?:libres?|pour)",
         r"(?:t|tu) as(?:-| )tu|as-tu|avez-vous|auriez-vous|aurais-tu|vous reste-t-il|"
-        r"te reste(?:rait)?(?:-t-il)?|il (?:vous|te) reste",
+        r"te reste(?:rait)?(?:-t-il)?|il (?:vous|te) rest\w+|(?:vous|tu) (?:avez|as|auriez|"
+        r"aurais|aurai) (?:quelque chose|qqch|de la place|une place|un spot|du temps)",
+        r"quelque chose (?:de libre|en|le|la|ce|cette|pour|dans|avant|apres|" + _DAY + r")",
         r"(?:es|etes|serais|seriez)(?:-| )(?:tu|vous) (?:libre|disponible|dispo)",
         r"quand (?:est-ce que |est ce que )?(?:je|on|nous|il|elle) (?:peux|peut|pourrai\w*|"
         r"pourrions|pouvons|puis)",
         r"quand pourri\w*|a partir du|apres le|after the \d+\w*|w/?c|week (?:commencing|of)",
         r"semaine du|la semaine prochaine|next week|this week|cette semaine",
-        r"waitlist|wait list|liste d'attente|openings?|ouvertures?",
-        r"(?:serait|est-ce|est ce|est-il|serait-il|c'est) (?:que c'est )?possible|possible de|"
-        r"is (?:it|that|next week|\w+day) (?:possible|doable)|doable|(?:would|could) work",
+        r"waitlist|wait list|liste d'attente|openings?|ouvertures?|cancell?ations? list",
+        r"(?:same|usual) (?:time|slot|day|hour)(?: as)? (?:usual|last time|d'habitude)|"
+        r"(?:comme|que) d'habitude|the usual|(?:meme|notre) heure habituelle",
+        r"quand (?:est-ce que |est ce que )?(?:tu|vous) (?:peux|pouvez|pourrais|pourriez|pourras|"
+        r"pourrez) (?:me|nous)",
+        r"is there (?:any |a |an )?(?:time|slot|opening|spot|room|space|availability|chance "
+        r"(?:i|we|of|for))",
+        r"(?:can|could|would|will) you (?:see|take|fit|squeeze|book|get) (?:me|us|him|her|my|"
+        r"our)",
+        r"(?:when|what time|what day|which day)(?:'s| is| would be| are)? (?:good|best|"
+        r"convenient|works?|suits?|free) (?:for you)?|(?:let me know|tell me) when (?:you're|you "
+        r"are|you'd be|you would be|you have)",
+        r"(?:do|are) you (?:work|open|available|see clients|take clients)(?:ing)? (?:on )?(?:"
+        + _DAY + r"|weekends?|evenings?|mornings?|nights?|late|early)",
+        r"(?:travaillez|travailles|ouvrez|ouvres|recevez|re[cç]ois)(?:-| )(?:vous|tu) (?:le |les )?"
+        r"(?:" + _DAY + r"|soirs?|fins? de semaine|weekends?|matins?)",
+        r"when (?:is it|would it be|will it be|could it be) possible|quand (?:est-ce|serait-il|"
+        r"est-il|ce serait|serait-ce) possible|quand (?:pourrais|puis|peux|pourrions|pouvons)-"
+        r"(?:je|nous)",
+    ),
+    # whether something could be done: "serait-il possible", "is Tuesday doable?" (a request
+    # when it asks for a time, a question about a service otherwise: not a request by itself)
+    "possible": _cue(
+        r"(?:serait|est-ce|est ce|est-il|serait-il|c'est|ce serait|ca serait) (?:que c'est )?"
+        r"possible|possible de|is (?:it|that|next week|\w+day) (?:possible|doable)|doable|"
+        r"(?:would|could) (?:it|that|this|\w+day) (?:be )?(?:possible|work)|(?:would|could) work",
     ),
     # wanting an appointment: "I'd like to book", "je voudrais un rendez-vous", "can I come
-    # Tuesday at 3?", "could we set up", "prendre rdv"
+    # Tuesday at 3?", "could we set up", "prendre rdv", "are you taking new clients?"
     "want_booking": _cue(
-        r"book\w*|reserv\w*|schedul\w*|rebook",
+        r"book\w*|reserv\w*|schedul\w*|rebook|pencil (?:me|us) in|put (?:me|us) down",
         r"(?:make|take|set up|setup|arrange|get|have|line up) (?:an?|my|the|our|another|a first)? ?"
         r"(?:appointment|appt|session|consult\w*|call|meeting|massage|rendez-vous|time)",
         r"(?:first|initial|new|next|another|one more|intro(?:ductory)?) (?:appointment|session|"
         r"consult\w*|call|meeting|massage|visit)",
         r"(?:can|could|may|shall) (?:i|we|he|she|you) (?:come|book|see (?:you|me|us)|drop by|"
-        r"stop by|get|do|have|set|arrange|schedule|meet|talk|chat|speak|start|fit|find)",
+        r"stop by|get|do|have|set|arrange|schedule|meet|talk|chat|speak|start|fit|find|pop)",
         r"when (?:could|can|shall) (?:i|we) (?:talk|meet|chat|speak|start)|set up|line up|"
         r"sort out a time|find a time|a time to|have a chat|quick (?:call|chat)",
         r"come (?:in|by|see you|back)|pop in|drop by|stop by",
-        r"(?:like|love|want|wanting|hoping|looking) (?:to )?(?:start|begin|come|see|book|get|"
-        r"talk|work)",
+        r"(?:like|love|want|wanting|hoping|looking|keen|ready) (?:to )?(?:start|begin|come|see|"
+        r"book|get|talk|work|continue|have|try|do|schedule|set up|arrange)",
+        r"looking for (?:a|an|someone|somebody) ?(?:\w+ )?(?:appointment|session|massage|"
+        r"therapist|counsell?or|translator|translation|slot)",
+        r"(?:serais|suis|serions|sommes) interess\w* (?:par|pour|a) (?:un|une|des|vos|tes|"
+        r"prendre|reserver|venir|commencer)|interested in (?:booking|a|an|coming|getting|starting|"
+        r"your|some|having)",
         r"prendre (?:un |le )?(?:rendez-vous|rendez vous|rdv)|(?:un|le|mon|mes|prochain) "
         r"(?:rendez-vous|rdv)",
-        r"(?:voudrais|voudrai|aimerais|aimerai|souhaite\w*|veux|voulais|cherche|sollicite) "
-        r"(?:un|une|prendre|reserver|venir|revenir|reprendre|commencer|passer|faire|avoir)",
+        r"(?:voudrais|voudrai|voudrions|aimerais|aimerai|aimerions|aimerait|souhaite\w*|veux|"
+        r"voulais|cherche|sollicite) (?:bien )?(?:un|une|prendre|reserver|venir|revenir|reprendre|"
+        r"commencer|passer|faire|avoir|consulter|booker|en profiter|vous voir|te voir)",
         r"(?:venir|passer) (?:vous|te) voir|vous rencontrer|(?:me|nous) recevoir",
         r"premier (?:rendez-vous|rdv)|premiere seance|nouvelle? client\w*|new client",
-        r"reprendre|revenir|recommencer|come back|get back",
-        r"(?:prenez|prends|prenez-vous|acceptez|take|taking|accept\w*|see|seeing) (?:des |de |new |"
-        r"any )?(?:nouveaux |nouvelles |new )?(?:rendez-vous|clients?|clientes?|appointments|"
-        r"bookings|patients)",
+        r"reprendre|revenir|recommencer|come back|get back in",
+        r"(?:prenez|prends|prenez-vous|acceptez|take|taking|accept\w*|see|seeing) (?:encore )?"
+        r"(?:des |de |new |any )?(?:nouveaux |nouvelles |new )?(?:rendez-vous|clients?|clientes?|"
+        r"appointments|bookings|patients)",
         r"caler|fixer (?:un|une)|prevoir (?:un|une|le|la)|planifier|organiser (?:un|une)",
         r"(?:on|nous) (?:pourrait|pourrions|peut|pourrait-tu|pourrait-on)",
         r"(?:pourriez|pourrais|pouvez|peux)(?:-| )(?:vous|tu) (?:me|nous) (?:proposer|trouver|"
-        r"donner|indiquer)",
+        r"donner|indiquer|recevoir|prendre|caser)",
         r"(?:give|send|propose|suggest|offer) (?:me|us) (?:some|a few|two|three|several)? ?"
         r"(?:\w+ )?(?:times|options|possibilities|slots|dates)",
         r"(?:j'aurais|j'ai|on aurait|nous aurions|aurais|aurions) besoin d'(?:un|une)|"
         r"(?:je|on|nous) (?:pourrais|pourrait|pourrions|peux|peut) (?:venir|passer|avoir|prendre)",
         r"let (?:me|us) know (?:what|when)",
+        r"(?:i'd|i would|we'd|we would|i'd really|i would really) (?:like|love) (?:a|an|one|two|"
+        r"some|to get|to have|to try)|(?:i|we) (?:really )?(?:need|want) (?:a|an|one|two|some|to "
+        r"see|to get|to come|to book)|i'm after (?:a|an)",
+        r"(?:appointment|booking|session|consultation|rendez-vous|rdv|reservation|massage) "
+        r"(?:request|inquiry|enquiry)|(?:request|demande|prise) (?:for|de|d') ?(?:an? )?"
+        r"(?:appointment|rendez-vous|rdv|session|seance|consultation|reservation|massage)",
+        r"possible (?:de|d') ?(?:venir|passer|avoir un|avoir une|prendre|reserver|booker|me voir|"
+        r"vous voir|te voir|vous rencontrer|me caser|me prendre|me recevoir)|possible to (?:come|"
+        r"get|have|see|book|schedule|squeeze|fit|pop|drop)",
+        r"get in (?:to see|with) you|(?:see|seeing) you (?:on|this|next|before|after|again)|"
+        r"(?:vous|te) voir (?:le|la|ce|cette|lundi|mardi|mercredi|jeudi|vendredi|samedi|"
+        r"dimanche|demain|bientot|avant|apres)",
+    ),
+    # the plain ways of asking for an appointment: the reader is sure of these
+    "booking_explicit": _cue(
+        r"(?:can|could|may) (?:i|we) (?:please )?(?:book|schedule|make an appointment|get an "
+        r"appointment|come in|reserve)",
+        r"(?:i|we)(?:'d| would)? (?:like|love|want|wish|need|hope|(?:am|'m|are|'re) (?:looking|"
+        r"hoping|wanting)) to (?:book|schedule|make an appointment|reserve|come in)",
+        r"(?:is it|would it be) possible to (?:book|schedule|make an appointment|get an "
+        r"appointment|come in)|book (?:me|us) in",
+        r"(?:do|would|will) you have (?:any )?(?:availability|availabilities|openings?|spots?|"
+        r"slots?|room|space|time)",
+        r"any (?:openings?|spots?|slots?|availability) (?:open |left |available )?(?:on|this|next|"
+        r"for|in|before|after|\w+day)",
+        r"are you (?:taking|accepting) (?:new|any)",
+        r"(?:je |j'|j|nous |on )(?:voudrais|voudrions|aimerais|aimerions|aimerait|souhaiterais|"
+        r"souhaiterions|souhaite|souhaitons|veux|voulais) (?:bien )?"
+        r"(?:prendre |reserver |avoir |booker )?"
+        r"(?:un |une )?(?:rendez-vous|rdv|seance|massage|consultation|appel|place|creneau)",
+        r"(?:je |j'|j|nous )(?:voudrais|voudrions|aimerais|aimerions|souhaiterais|souhaite|veux) "
+        r"(?:bien )?reserver",
+        r"(?:puis-je|pourrais-je|peut-on|pourrait-on|pourrions-nous|est-ce que je (?:peux|"
+        r"pourrais)|je peux|je pourrais) (?:prendre|avoir|reserver|booker) (?:un |une )?"
+        r"(?:rendez-vous|rdv|seance|massage|consultation|appel|place|creneau)",
+        r"(?:avez|auriez|as|aurais)(?:-| )(?:vous|tu) (?:des |de la |une |un )?(?:disponibilit\w*|"
+        r"dispos?|places?|creneaux?|plages?|spots?)",
+        r"(?:t|tu) as(?:-| )tu (?:de la |une |un |des )?(?:place|spot|dispo|creneau|plage)",
+        r"(?:vous avez|tu as|t'as|vous auriez|tu aurais|t'aurais) (?:des |de la |une |un )?"
+        r"(?:petite? )?(?:disponibilit\w*|dispos?|places?|creneaux?|plages?|spots?)",
+        r"(?:vos|tes) (?:prochaines )?(?:disponibilites|dispos|creneaux|plages)",
+        r"(?:prenez|prends|acceptez)(?:-| )(?:vous|tu)? ?(?:encore )?(?:des |de )?nouve\w+ client",
+        r"quand (?:pourrais|puis|pourrions)-(?:je|nous) (?:passer|venir|vous voir|te voir)",
+        r"(?:dispo|disponible|available|free|libre)s? (?:" + _DAY + r"|demain|tomorrow|ce soir|"
+        r"tonight)(?: [\w:']+){0,3} ?\?",
+        r"(?:un|une|a|an) (?:\w+ )?(?:rendez-vous|rdv|seance|massage|appointment|session|"
+        r"consultation) (?:svp|stp|s'il vous plait|s'il te plait|please|pls|plz)",
+    ),
+    # none of the offered times suits: "aucun de ces créneaux ne me convient", "none of those
+    # work for me" (other times are asked for, or nothing)
+    "reject_offer": _cue(
+        r"aucune? (?:de ces|des|de vos) (?:creneaux|heures|plages|options|moments|dates|"
+        r"propositions)|ne (?:me|nous) (?:convien\w*|va|vont|conviendr\w*|arrange\w*)|"
+        r"none of (?:these|those|the|them|your)|(?:doesn't|don't|do not|does not|won't|will not) "
+        r"work (?:for (?:me|us))?|(?:can't|cannot) (?:do|make) any of",
+    ),
+    # a day or a time asked about, alone: "thurs?", "samedi?", "demain ou vendredi possible?"
+    "day_ask": _cue(
+        r"(?:" + _DAY + r"|demain|tomorrow|tonight|ce soir|this weekend|ce weekend|la fin de "
+        r"semaine|the weekend|le weekend)(?: [\w:']+){0,4} ?\?",
+        r"(?:does|would|will|is|could) (?:" + _DAY + r"|tomorrow|next \w+|the \d+\w*|this \w+)"
+        r"(?: [\w:]+){0,3} (?:work|suit|be ok|be okay|be possible|ok|okay|be free|free|open)",
     ),
     # ending an appointment: "I have to cancel Thursday", "je dois annuler", "can't make it"
     "cancel": _cue(
-        r"cancel\w*|annul\w*|cancel(?:l)?ation",
+        r"cancel\w*|annul\w*|cancel(?:l)?ation|desist\w*|decommand\w*",
         r"(?:can't|cannot|can not|won't|will not|wont|cant|not going to|unable to|not able to) "
         r"(?:make it|come|attend|be there|make (?:it|" + _DAY + r"))",
         r"(?:ne|n') ?(?:pourrai|pourrais|peux|pourra|pourrons) (?:pas|plus) (?:venir|etre|y aller|"
         r"me presenter|m'y presenter)",
-        r"pourrai pas (?:venir|etre)|peux pas venir",
-        r"take (?:me|us) off|don't hold|do not hold|no longer need|won't need|will not need",
+        r"pourrai pas (?:venir|etre)|peux pas venir|liberer (?:la|ma|le) (?:place|plage|creneau)",
+        r"(?:won't|will not|wont|not) be able to (?:make it|come|attend|be there)",
+        r"take (?:me|us) off|don't hold|do not hold|no longer need|won't need|will not need|"
+        r"no need for (?:our|my|the)",
         r"stop (?:therapy|sessions|coming)|arreter (?:les|mes) seances",
     ),
     # moving an appointment: "can we push it back a week?", "on peut remettre ça?", "décaler"
     "reschedule": _cue(
-        r"reschedul\w*|re-schedul\w*|rebook",
-        r"(?:move|push|shift|switch|change|bump|swap|postpone|bring forward|bring)(?: it| (?:my|"
-        r"our|the|this|that|next|monday's|tuesday's|wednesday's|thursday's|friday's|"
-        r"saturday's|sunday's|tomorrow's) \w+)?(?: back| forward| later| earlier| to| from)?",
-        r"instead of|rather than|another (?:day|time)|a different (?:day|time)|other (?:day|time)",
-        r"(?:start|come|begin) (?:\d+ minutes |an hour |half an hour )?(?:later|earlier)",
-        r"decal\w*|deplac\w*|report\w*|remettre|avancer|repousser|changer|changement",
-        r"au lieu (?:du|de)|a la place|plutot qu'|un autre (?:jour|moment|creneau)",
-        r"plus tard dans la semaine|later (?:in|this) (?:the )?week",
+        r"reschedul\w*|re-schedul\w*|rebook|postpone\w*|repousser|repousse|decal\w*",
+        r"(?:move|push|shift|switch|change|bump|swap|bring) " + _THING + r" (?:back|"
+        r"forward|later|earlier|up|to|from|for|over|by|a (?:day|week|bit)|an hour|instead)",
+        r"(?:move|push|shift|switch|bump|swap|change) " + _THING,
+        r"(?:move|push|shift|bump) (?:back|forward|to|it)|push (?:ca|notre|mon|ma)",
+        r"instead|rather than|another (?:day|time)|a different (?:day|time)|other (?:day|time)",
+        r"(?:start|come|begin|make it) (?:\d+ minutes |an hour |half an hour |a bit |a little )?"
+        r"(?:later|earlier)",
+        r"(?:same time|same hour|meme heure) (?:the |next |la )?(?:following |next )?"
+        r"(?:week|semaine)",
+        r"(?:deplacer|changer|avancer|reporter|remettre|glisser) " + _THING,
+        r"changer (?:de|d') ?(?:jour|journee|date|moment|creneau|plage|heure)",
+        r"(?:le |la |l'|les )(?:deplacer|changer|avancer|reporter|remettre|decaler)",
+        r"(?:on peut|peut-on|pourrait-on|on pourrait|est-ce qu'on peut|je peux|je pourrais) "
+        r"(?:tu )?(?:changer|deplacer|reporter|remettre|avancer|decaler|push)",
+        r"remettre (?:ca|cela|a plus tard|a la semaine)|reporter (?:a|au|de)|report a",
+        r"changement (?:de plan|d'horaire|d'heure|de date|de rendez-vous)|petit changement",
+        r"au lieu (?:du|de)|a la place|plutot (?:qu'|que|le|la|l'|en|a|vers)|un autre (?:jour|"
+        r"moment|creneau)|une autre (?:journee|plage|heure|date)",
+        r"plus tard dans la (?:semaine|journee)|later (?:in|this) (?:the )?(?:week|day)",
+    ),
+    # the plain ways of moving an appointment one has: never a new booking
+    "reschedule_explicit": _cue(
+        r"reschedul\w*|re-schedul\w*|postpon\w*|push(?:ed|ing)? (?:it |this |that )?back|"
+        r"decaler|decale[rz]?|decalage|repousser|repousse[rz]?|reporter|reportons",
+        r"(?:move|moving|push|shift|switch|bump|swap|change|changing) (?:my|our|the|this|that|"
+        r"tomorrow's|today's|next week's|" + _DAY + r"'s?)(?: \w+)? (?:" + _APPT + r")",
+        r"(?:move|push|shift|bump) (?:it|this one|that one) (?:back|forward|to|later|earlier|by)",
+        r"(?:deplacer|decaler|reporter|repousser|remettre|avancer|changer|modifier) (?:l'heure de |"
+        r"la date de |l'horaire de )?(?:mon|ma|notre|nos|le|la)(?: \w+)? (?:" + _APPT + r")",
+        r"(?:le |la |l')(?:deplacer|decaler|repousser|avancer)",
+        r"(?:change|changer|switch|move|swap|modify|modifier) (?:it |ca |cela )?"
+        r"(?:for|to|pour|a|au) (?:" + _DAY + r"|demain|tomorrow|next|another|la semaine|"
+        r"un autre|une autre|the \d+|le \d+)",
+        r"(?:change|modify|changer|modifier) (?:the |l')(?:time|hour|day|date|heure|horaire|jour)"
+        r"(?: \w+){0,2} (?:of |for |de |du |d')?(?:my|our|the|mon|ma|notre|le|la)(?: \w+)? "
+        r"(?:" + _APPT + r")",
+        r"(?:empechement|conflict|conflit|clash) (?:pour|avec|with) (?:mon|ma|notre|my|our)",
+        r"(?:my|our|mon|ma|notre) (?:\w+ )?(?:" + _APPT + r")(?: \w+){0,8} (?:instead|a la place|"
+        r"au lieu|plutot)|(?:instead of|au lieu de|a la place de) (?:my|our|mon|ma|notre)",
+    ),
+    # the plain ways of cancelling an appointment one has
+    "cancel_explicit": _cue(
+        r"cancel(?:l?ing)? (?:my|our|the|this|that|it|tomorrow's|today's|next week's|" + _DAY
+        + r"'s?|for|on)",
+        r"(?:have|need|got|going|want|wanted|would like|'ll have|will have|must) to cancel|"
+        r"i must cancel|(?:i'm|i am|we're|we are) cancell?ing",
+        r"annuler (?:mon|ma|notre|nos|le|la|pour|ca|cela|" + _DAY + r")|j'annule|"
+        r"(?:dois|devoir|vais|prefere|veux|voudrais|dois malheureusement) annuler",
     ),
     # the price mentioned at all: "c'est combien ?", "what are your rates?"
     "price": _cue(
@@ -119,48 +284,90 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"how much",
     ),
     # the price as an obstacle: "student rate", "better price", "any flexibility on the price",
-    # "prix réduit", "c'est trop cher", "can't afford", "would you do $90?"
+    # "prix réduit", "c'est trop cher", "can't afford", "would you do $90?", "a real stretch",
+    # "more than I expected", "pay in instalments"
     "price_objection": _cue(
-        r"discount\w*|rabais|reduction|reduit\w*|reduced|remise|ristourne|geste",
+        r"discount\w*|rabais|reduction|reduit\w*|reduced|remise|ristourne|geste|concessions?|"
+        r"(?:a|any|petit|good|better|special) deal",
         r"(?:student|etudiante?s?|senior|seniors|retraite\w*|healthcare|associati\w*|solidaire|"
         r"regular[- ]client|first visit|fidelite|loyalty|couples?|intern) (?:rate|price|prix|tarif|"
         r"discount|fee)",
         r"(?:prix|tarif|rate|price|fee|tarifs) (?:etudiants?|etudiant|reduit|preferentiel|special|"
-        r"degressif|solidaire|associatif|ajuste|pour (?:les )?(?:etudiants?|amis|nouveaux))",
+        r"degressif|solidaire|associatif|ajuste|global|d'ami|pour (?:les )?(?:etudiants?|amis|"
+        r"nouveaux|couples?|aines|personnes))",
         r"low income|unemployed|sliding scale|echelle mobile|pay what i can",
         r"budget\w*|afford\w*|(?:pas|plus|peu|faibles|tres limites|nos) (?:les )?moyens|"
-        r"(?:trop|un peu|assez|bien|c) cher\w*|expensive|too much|a lot for me|a bit much|"
-        r"c'est beaucoup|fait beaucoup|pas donne|steep|costly|overpriced|seems high|au-dessus|"
-        r"above (?:my|our|what)|more than (?:we|i) budgeted|(?:is|isn't) (?:hard on|not realistic|"
-        r"realistic)",
-        r"negoti\w*|negoci\w*|flexib\w* (?:on|sur|with|about) (?:the |le |your |vos |vot )?"
-        r"(?:price|prix|tarifs?|rates?|fees?|cost)|wiggle room|match (?:that|it|their)|"
+        r"(?:trop|un peu|assez|bien|c|ca fait|fait) cher\w*|expensive|too much|"
+        r"a lot for (?:me|us|my|our)|a bit much|c'est beaucoup|fait beaucoup|"
+        r"(?:vraiment|trop|un peu) beaucoup|"
+        r"pas donne|steep|costly|overpriced|seems high|au-dessus|above (?:my|our|what)|"
+        r"more than (?:we|i)(?:'d| had| was)? ?(?:budgeted|expected|hoped|thought|expecting|"
+        r"planned|can)|(?:is|isn't) (?:hard on|not realistic|realistic)|"
+        r"(?:a|real|quite a|big) stretch|raide|"
+        r"(?:plus|pas) raisonnable|more reasonable|(?:can't|cannot|can not) (?:justify|swing|"
+        r"manage|do more)|pese lourd|fait mal au portefeuille",
+        r"negoti\w*|negoci\w*|flexib\w* (?:on|sur|with|about|for) (?:the |le |your |vos |vot )?"
+        r"(?:price|prix|tarifs?|rates?|fees?|cost|that|[$€£]|\d+ ?[$€£])|flexib\w* (?:there|"
+        r"la-dessus)|(?:any|some) flexibility ?[?.]|wiggle room|leeway|marge de "
+        r"manoeuvre|match (?:that|it|their)|(?:able to|could|can you) meet (?:that|it)|"
         r"(?:lower|better|special|cheaper|reduced|petit|friends?) (?:price|rate|fee|prix|tarif)",
-        r"moins cher\w*|baisser|faire mieux|do better|(?:do|accept|take|accepteriez|faire|match) "
-        r"(?:it for |ca pour |pour )?(?:[$€£] ?\d+|\d+ ?(?:\$|€|£|euros?|dollars?|bucks|piasses))",
-        r"aligner|s'arranger sur le prix|(?:lower|lowering|reduce|reducing|drop|dropping) (?:the |"
-        r"your |my |a )?(?:price|rate|fee|cost)s?|baisser (?:le|vos|ton|votre) (?:prix|tarif)",
-        r"package deal|forfait|flat rate|exception",
+        r"moins cher\w*|baisser|faire mieux|do better|(?:do|accept|take|accepteriez|accepter|"
+        r"faire|match|consider|go down to|settle for) (?:it for |ca pour |pour |at |a )?" + _MONEY,
+        r"aligner|s'arranger sur le prix|(?:lower|lowering|reduce|reducing|drop|dropping|reduire|"
+        r"baisse[rz]?|baisses) (?:un peu )?(?:the |your |my |a |le |vos |ton |votre )?(?:price|"
+        r"rate|fee|cost|prix|tarif)s?|(?:lower|less)[- ]cost|ancien tarif|old (?:rate|price)",
+        r"package deal|forfait|flat (?:rate|price|fee)|exception",
+        r"(?:quoted|charges?|charging|quote from|m'a propose|propose|proposait|factur\w*) "
+        r"(?:me |us |moi )?(?:about |around |autour de |environ |only |seulement )?" + _MONEY,
+        r"(?:pay|paying|payer|regler) (?:you )?(?:in|by|en) (?:instal\w*|two|2|three|3|several|"
+        r"parts|plusieurs|deux|trois) ?(?:fois|parts|versements|payments)?|payment plan|"
+        r"split (?:the|it|across|into|over|the payment)|etaler|echelonner|plusieurs versements|"
+        r"pay (?:you )?(?:later|next month|in january|when)",
+    ),
+    # the plain ways of saying the price is the obstacle: the reader is sure of these
+    "objection_explicit": _cue(
+        r"(?:too|so|very|really|a bit|quite|rather|kinda|a little) (?:expensive|pricey|steep|"
+        r"costly)|overpriced|(?:can't|cannot|can not|couldn't|unable to) afford|"
+        r"(?:out of|over|above|beyond) (?:my|our) budget|too much for (?:me|us)|"
+        r"(?:a lot|too much) for (?:me|us)",
+        r"(?:student|senior|seniors|reduced|lower|special|loyalty|sliding) (?:rate|price|fee|"
+        r"discount)|sliding scale|(?:any|a|some) discount|discount for",
+        r"(?:trop|vraiment|un peu|assez) cher\w*|c'est cher|hors de prix|"
+        r"(?:pas|plus) (?:vraiment |trop )?les moyens|au-dessus de (?:mon|mes|notre|nos) "
+        r"(?:budget|moyens)|hors budget",
+        r"(?:tarif|prix) (?:etudiant|reduit|preferentiel|special|solidaire)|rabais|"
+        r"(?:une|petite|de|possibilite de) reduction (?:de prix|tarifaire|sur|pour|etudiant)|"
+        r"geste commercial",
+        r"(?:lower|reduce|drop) (?:the |your )?(?:price|rate|fee)|baisser (?:le|vos|ton|votre) "
+        r"(?:prix|tarif)",
+        r"(?:would|could|can|will) you (?:be able to |be willing to )?(?:do|accept|consider|take|"
+        r"go down to|match)(?: \w+){0,5} " + _MONEY,
+        r"(?:accepteriez|accepterais|pourriez|pourrais|feriez|ferais)(?:-vous|-tu| vous| tu)?"
+        r"(?: \w+){0,5} " + _MONEY,
     ),
     # asking whether the freelancer offers something: "do you do evening sessions?", "offrez-vous
     # les séances en français ?" (a question, or the first half of a booking request)
     "service_question": _cue(
         r"do you (?:also )?(?:offer|do|take|accept|provide|sell|see|work with|treat|direct bill|"
-        r"translate|speak|have a|charge)",
+        r"translate|speak|have a|charge|work)",
         r"(?:est-ce que|est ce que) (?:vous|tu) (?:offrez|offres|faites|fais|prenez|prends|"
-        r"acceptez|acceptes|traduisez|recevez|parlez|proposez|fournissez)",
-        r"(?:offrez|faites|prenez|acceptez|traduisez|recevez|parlez|proposez|fournissez)-vous",
+        r"acceptez|acceptes|traduisez|recevez|parlez|proposez|fournissez|vendez|travaillez)",
+        r"(?:offrez|faites|prenez|acceptez|traduisez|recevez|parlez|proposez|fournissez|vendez|"
+        r"travaillez)-vous",
         r"are you (?:able|allowed|registered|a member|licensed|covered)|(?:etes|es)-(?:vous|tu) "
         r"(?:inscrite?|membre|agree|reconnue?)",
     ),
     # a pick among offered times: "2", "le 2 svp", "the first one works", "option 3 please"
     "pick": _cue(
         r"option (?:n[o°]?\s?)?\d|number \d|no\.? ?\d|#\s?\d|n°\s?\d|creneau (?:n[o°]?\s?)?\d",
-        r"(?:le|la|the|ok pour le|va pour le|yes to) (?:\d|premier|premiere|deuxieme|second|"
-        r"seconde|troisieme|dernier|derniere|first|second|third|last|earliest|latest|1st|2nd|3rd)",
-        r"(?:first|second|third|last|earliest|latest|1st|2nd|3rd) (?:one|option|slot|time)",
+        r"(?:le|la|ok pour le|va pour le|yes to) (?:\d|premier|premiere|deuxieme|second|"
+        r"seconde|troisieme|dernier|derniere)(?! (?:fois|annee|mois|semaine))",
+        r"the (?:\d|first|second|third|last|earliest|latest|1st|2nd|3rd)(?: one| option| slot| "
+        r"time| works| is| please| pls|\W*$)",
+        r"(?:first|second|third|earliest|latest|1st|2nd|3rd) (?:one|option|slot|time)|"
+        r"last (?:one|option|slot)",
         r"(?:i'll|i will|we'll|we will|i'd like to|let's go with|let's do|i) (?:take|choose|go "
-        r"with|pick)",
+        r"with|pick)(?! (?:them|it) up)",
         r"je (?:prends|prendrai|prendrais|retiens|choisis|vais prendre)|on prend|nous retenons|"
         r"(?:celui|celle) (?:de|du)",
         r"works (?:for|fine|great|well)|suits (?:me|us)|is perfect|is fine|sounds good|"
@@ -172,7 +379,7 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # a question for the freelancer: parking, what to wear, receipts, insurance, gift cards...
     "question_topic": _cue(
         r"park\w*|stationn\w*|se stationne\w*|entrance|entree|door|porte|buzzer|ascenseur|"
-        r"elevator|stairs|address|adresse|directions?",
+        r"elevator|stairs|address|adresse|directions?|accessib\w*",
         r"wear|porter|bring|apporter|amener|(?:fill|forms?)|formulaire|intake",
         r"receipts?|recus?|invoices?|factures?|insurance|assurances?|assureur|coverage|"
         r"registration|membre|member(?:ship)?|association|numero|number",
@@ -201,6 +408,15 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"feel(?:s|ing)? (?:so much )?(?:better|amazing|great|lighter)|(?:va|vont) (?:beaucoup )?"
         r"mieux|fait (?:un )?bien|was (?:great|amazing|perfect|wonderful)|all perfect",
         r"no need to reply|pas besoin de (?:me )?repondre|got them|received|bien recu",
+    ),
+    # later, not now: "I'll write again in January to book", "je vais vous réécrire"
+    "later": _cue(
+        r"(?:i'll|i will|will|je vais|on va|je vous|je te) (?:\w+ )?(?:reecrire|recontacter|"
+        r"reviens|reviendrai|get back to you|get in touch|be in touch|reach out|write again|"
+        r"write (?:to )?you (?:again|after|in|when)|contact you (?:again|after|in|when)|"
+        r"rappeler)",
+        r"hold(?:ing)? off|pas tout de suite|not (?:right )?now|for now|pour l'instant|"
+        r"after the holidays|apres les fetes|in the new year",
     ),
     # somebody else will write: "my colleague will write to you to book"
     "third_party": _cue(
@@ -238,6 +454,14 @@ CUES: Mapping[str, re.Pattern[str]] = {
     ),
 }
 
+# Cues a negation just before undoes: "not too expensive", "pas trop cher", "je ne veux surtout
+# pas annuler", "I don't want to cancel".
+NEGATED = frozenset({"price_objection", "objection_explicit", "cancel", "cancel_explicit"})
+_NEGATION = re.compile(
+    r"\b(?:pas|not|never|jamais|isn't|aren't|wasn't|nullement|aucunement|(?:don't|do not) want "
+    r"to|no need to)(?:\s+(?:that|so|too|very|really|si|tellement|vraiment|trop|surtout))?\s+$"
+)
+
 # Cues whose match in a short reply is the whole message: "2", "le 2 svp", "ok pour le 1".
 _BARE_PICK = re.compile(
     r"^\W*(?:(?:ok|oui|yes|parfait|super|go|va)\W+)?(?:pour |for |pour le |for the |le |la |"
@@ -252,9 +476,12 @@ def cue_hits(folded: str) -> dict[str, str]:
     folded = " ".join(folded.split())
     found: dict[str, str] = {}
     for name, pattern in CUES.items():
-        match = pattern.search(folded)
-        if match:
+        for match in pattern.finditer(folded):
+            before = folded[max(0, match.start() - 30) : match.start()]
+            if name in NEGATED and _NEGATION.search(before):
+                continue
             found[name] = match.group(0)
+            break
     return found
 
 
@@ -263,4 +490,4 @@ def bare_pick(folded_first_lines: str) -> bool:
     return bool(_BARE_PICK.match(folded_first_lines.strip()))
 
 
-__all__ = ["CUES", "bare_pick", "cue_hits"]
+__all__ = ["CUES", "NEGATED", "bare_pick", "cue_hits"]

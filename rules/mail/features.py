@@ -115,6 +115,7 @@ _CLASSES = {
     **dict.fromkeys(
         ["tomorrow", "tmrw", "tmr", "today", "tonight", "demain", "aujourd", "hui"], "_soon_"
     ),
+    **dict.fromkeys(["yesterday", "hier", "earlier"], "_past_"),
 }
 # A line of frontdesk's offer: "1. mardi 8 décembre 2026, 10 h 00 – 11 h 00".
 _OFFER_LINE = re.compile(r"^[\s>]*[1-9][.)]\s+\S.*\d", re.MULTILINE)
@@ -165,6 +166,13 @@ def facts(msg: InboundMessage, context: MailContext, policy: Policy) -> Facts:
     quoted_offer = offer_lines >= 2 or bool(_OFFER_WORDS.search(quoted_folded))
     first_lines = " ".join(line for line in folded.splitlines()[:2] if line.strip())
     subject = clean_subject(msg.subject)
+    reply_subject = bool(_SUBJECT_PREFIX_RE.match(msg.subject))
+    # The cues read the writer's own words, with the sender's own name set aside (a "Price" or a
+    # "Booker" signing is not asking about prices), and the subject of a new message (a reply's
+    # subject is the other side's).
+    cue_text = fold(_without_names(new_text, _name_words(msg)))
+    if subject and not reply_subject:
+        cue_text = fold(subject) + " | " + cue_text
     words = set(_TOKEN.findall(folded))
     service_words = {
         w
@@ -181,11 +189,29 @@ def facts(msg: InboundMessage, context: MailContext, policy: Policy) -> Facts:
         thread=thread,
         quoted_offer=quoted_offer,
         quoted_confirmation=bool(_CONFIRMED.search(quoted_folded)),
-        reply_subject=bool(_SUBJECT_PREFIX_RE.match(msg.subject)),
+        reply_subject=reply_subject,
         bare_pick=bare_pick(first_lines) if len(folded) < 60 else False,
-        cues=cue_hits(folded),
+        cues=cue_hits(cue_text),
         services=tuple(sorted(words & service_words)),
     )
+
+
+def _name_words(msg: InboundMessage) -> frozenset[str]:
+    """The sender's own name, folded words of three letters or more (display name and address)."""
+    names = _TOKEN.findall(fold(msg.from_name)) + _TOKEN.findall(
+        fold(msg.from_address.partition("@")[0].replace(".", " "))
+    )
+    return frozenset(w for w in names if len(w) > 2)
+
+
+_CAPITALISED = re.compile(r"\b[^\W\d_a-z][\w'-]*")
+
+
+def _without_names(text: str, names: frozenset[str]) -> str:
+    """The text with the sender's name words, where capitalised, replaced by `_name_`."""
+    if not names:
+        return text
+    return _CAPITALISED.sub(lambda m: "_name_" if fold(m.group(0)) in names else m.group(0), text)
 
 
 def tokens(folded: str) -> list[str]:
@@ -201,6 +227,14 @@ def tokens(folded: str) -> list[str]:
 _CROSSED_CUES = (
     "ask_availability",
     "want_booking",
+    "booking_explicit",
+    "objection_explicit",
+    "day_ask",
+    "later",
+    "possible",
+    "reschedule_explicit",
+    "cancel_explicit",
+    "reject_offer",
     "cancel",
     "reschedule",
     "pick",
@@ -221,15 +255,18 @@ def features(msg: InboundMessage, context: MailContext, read: Facts) -> dict[str
 
     The sender's own name is one word, `_name_`: a model must not learn who writes what."""
     found: dict[str, float] = {}
-    names = set(_TOKEN.findall(fold(msg.from_name))) | set(
-        _TOKEN.findall(fold(msg.from_address.partition("@")[0].replace(".", " ")))
-    )
-    words = ["_name_" if w in names and len(w) > 2 else w for w in tokens(fold(read.new_text))]
-    for index, word in enumerate(words):
-        found["w:" + word] = WORD_VALUE
-        if index:
-            found["b:" + words[index - 1] + " " + word] = WORD_VALUE
-    for word in tokens(fold(read.subject)):
+    names = _name_words(msg)
+    words = ["_name_" if w in names else w for w in tokens(fold(read.new_text))]
+    subject = tokens(fold(read.subject))
+    # A new message's subject is the writer's own words too ("RDV massage 60 min la semaine
+    # prochaine svp" over an empty body); a reply's is the other side's.
+    lines = [subject, words] if subject and not read.reply_subject else [words]
+    for line in lines:
+        for index, word in enumerate(line):
+            found["w:" + word] = WORD_VALUE
+            if index:
+                found["b:" + line[index - 1] + " " + word] = WORD_VALUE
+    for word in subject:
         found["s:" + word] = WORD_VALUE
     for cue in read.cues:
         found["cue:" + cue] = 1.0

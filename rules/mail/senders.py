@@ -43,6 +43,8 @@ _PLATFORM_HEADERS = (
     "x-listmonk-",
     "x-entity-ref-id",
 )
+_PLATFORM_EXACT = frozenset(h for h in _PLATFORM_HEADERS if not h.endswith("-"))
+_PLATFORM_PREFIXES = tuple(h for h in _PLATFORM_HEADERS if h.endswith("-"))
 _PLATFORM_MAILERS = re.compile(
     r"mailchimp|hubspot|sendgrid|mailgun|mailjet|sendinblue|brevo|constant ?contact|"
     r"campaign ?monitor|klaviyo|marketo|salesforce|mailerlite|acoustic|braze|customer\.io|"
@@ -77,7 +79,7 @@ def machine_signals(msg: InboundMessage) -> tuple[str, ...]:
     addresses only; the body's words are the reader's to weigh)."""
     found: list[str] = []
     for name, value in msg.headers:
-        if any(name == h or (h.endswith("-") and name.startswith(h)) for h in _PLATFORM_HEADERS):
+        if name in _PLATFORM_EXACT or name.startswith(_PLATFORM_PREFIXES):
             shown = "-".join(part.capitalize() for part in name.split("-"))
             label = f"bulk-mail header {shown}"
             if label not in found:

@@ -147,11 +147,26 @@ ASIDE_WORDS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 
-def fold(text: str) -> str:
-    """Lower-case, accents stripped, typographic apostrophes and dashes made plain."""
+def _strip(text: str) -> str:
     text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
     decomposed = unicodedata.normalize("NFKD", text.replace("ß", "ss"))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class _Stripped(dict[int, str]):
+    """Each character stripped once, then remembered (stripping is character by character)."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = _strip(chr(code))
+        return self[code]
+
+
+_STRIPPED = _Stripped()
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents stripped, typographic apostrophes and dashes made plain."""
+    plain = (text if text.isascii() else text.translate(_STRIPPED)).lower()
     plain = re.sub(r"[\u2018\u2019\u201b\u02bc\u00b4`]", "'", plain)
     return re.sub(r"[\u2010-\u2015\u2212]", "-", plain)
 
