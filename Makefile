@@ -18,8 +18,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy rules/ connectors/ daemon/
 
+# two workers: most tests wait on servers and subprocesses, and CI machines have two cores
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_sync.py

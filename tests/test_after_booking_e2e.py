@@ -352,7 +352,7 @@ def test_kill_9_around_a_cancellation_leaves_both_or_finishes_both(
     assert int(event["SEQUENCE"]) == 1  # changed once
 
 
-@pytest.mark.parametrize("point", ["after-change", "before-smtp"])
+@pytest.mark.parametrize("point", ["after-change"])
 def test_kill_9_around_a_move_moves_once_with_one_request(
         tmp_path: Path, mail_account: object, radicale: object, calendar_url: str,
         point: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import functools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors import ical
+from connectors.budget import OverBudget
 from rules.recurrence import MIN_SERIES_OCCURRENCES
 
 # the series threshold is the caller's policy (rules.recurrence)
@@ -77,11 +78,18 @@ def test_every_corpus_object_reads_without_an_unhandled_error(name):
     assert name not in UNREADABLE
     ical.untrusted_tzids(calendar)
     bounds = ical.object_bounds(raw, PARIS)
-    intervals = busy_of(raw, *WINDOW, PARIS, ME)
+    window = WINDOW
+    try:
+        intervals = busy_of(raw, *window, PARIS, ME)
+    except OverBudget:
+        # 45 years of a weekly series can cost more than an object may (the mirror sets such an
+        # object aside, with why); over the span the mirror reads, it is read whole
+        window = (NOW - timedelta(days=366), HORIZON)
+        intervals = busy_of(raw, *window, PARIS, ME)
     assert intervals == sorted(intervals, key=lambda i: (i.start, i.end, i.uid))
     for interval in intervals:
         assert interval.start.tzinfo is PARIS and interval.end.tzinfo is PARIS
-        assert WINDOW[0] < interval.end and interval.start < WINDOW[1]
+        assert window[0] < interval.end and interval.start < window[1]
         assert interval.start < interval.end
         assert bounds.first_start is not None and bounds.first_start <= interval.start.timestamp()
         assert bounds.last_end is None or interval.end.timestamp() <= bounds.last_end

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -633,20 +632,16 @@ def test_any_bytes_parse_or_raise_malformed(raw: bytes) -> None:
 # --- One message must not stop or stall the service (regressions) ------------------------------
 
 
-def _timed(raw: bytes) -> tuple[InboundMessage, float]:
-    started = time.perf_counter()
-    msg = parse_message(raw)
-    return msg, time.perf_counter() - started
+# These inputs once took minutes; their time is measured by bench/bench_abuse.py (CPU per
+# email), not asserted here: a regression shows as a test that never ends (and in --durations).
 
 
-def test_quadratic_html_extractor_html_only_body_is_linear() -> None:
+def test_quadratic_html_extractor_html_only_body_is_read() -> None:
     # "<b>a</b>" x N: 1.6 MB took 122 s ("".join(self.current) for every chunk of text).
     unit = b"<b>a</b>"
-    small, small_time = _timed(message(unit * 50_000, b"Content-Type: text/html; charset=utf-8"))
-    big, big_time = _timed(message(unit * 200_000, b"Content-Type: text/html; charset=utf-8"))
+    small = parse_message(message(unit * 50_000, b"Content-Type: text/html; charset=utf-8"))
+    big = parse_message(message(unit * 200_000, b"Content-Type: text/html; charset=utf-8"))
     assert small.text == "a" * 50_000 and big.text == "a" * MAX_TEXT
-    assert big_time < 10, big_time
-    assert big_time < 8 * small_time + 1, (small_time, big_time)
 
 
 @pytest.mark.parametrize(
@@ -661,10 +656,8 @@ def test_quadratic_html_extractor_html_only_body_is_linear() -> None:
     ],
     ids=["lt-a", "lt-slash", "lt-question", "deep-div", "deep-quote", "open-comment"],
 )
-def test_quadratic_html_extractor_hostile_markup_is_read_in_bounded_time(html: str) -> None:
-    started = time.perf_counter()
+def test_quadratic_html_extractor_hostile_markup_is_read(html: str) -> None:
     text = html_to_text(html)
-    assert time.perf_counter() - started < 5
     assert len(text) <= MAX_TEXT + 100
 
 
@@ -678,13 +671,11 @@ def test_html_extractor_keeps_its_behaviour_on_quotes_and_voids() -> None:
     assert html_to_text("no markup at all") == "no markup at all"
 
 
-def test_quadratic_unflow_delsp_yes_is_linear() -> None:
+def test_quadratic_unflow_delsp_yes_is_read() -> None:
     # format=flowed; delsp=yes: 3.2 MB took 73 s (each soft break rebuilt the whole paragraph).
     body = b"word \r\n" * 450_000
     raw = message(body, b"Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes")
-    msg, elapsed = _timed(raw)
-    assert msg.text == "word" * (MAX_TEXT // 4)
-    assert elapsed < 5, elapsed
+    assert parse_message(raw).text == "word" * (MAX_TEXT // 4)
 
 
 def test_rfc3676_unflow_keeps_signature_quotes_and_hard_breaks() -> None:
@@ -950,13 +941,10 @@ FUZZ_CASES = 600
 def test_fuzz_mutated_messages_decode_to_valid_text_or_malformed() -> None:
     """Seeded and reproducible: a failure names the case; rerun with that seed and index."""
     rng = random.Random(FUZZ_SEED)
-    started = time.perf_counter()
-    slowest = 0.0
     for index in range(FUZZ_CASES):
         seed = rng.choice(FUZZ_SEEDS)
         raw, how = _mutate(rng, seed)
         case = f"case {index} (seed {FUZZ_SEED}, base {FUZZ_SEEDS.index(seed)}, {how})"
-        one = time.perf_counter()
         try:
             msg = parse_message(raw)
         except MalformedMessage as exc:
@@ -964,7 +952,6 @@ def test_fuzz_mutated_messages_decode_to_valid_text_or_malformed() -> None:
             continue
         except Exception as exc:  # pragma: no cover - the failure report
             raise AssertionError(f"{case}: raised {exc!r}") from exc
-        slowest = max(slowest, time.perf_counter() - one)
         for value in string_fields(msg):
             assert isinstance(value, str), case
             value.encode("utf-8")  # raises on a surrogate
@@ -977,5 +964,3 @@ def test_fuzz_mutated_messages_decode_to_valid_text_or_malformed() -> None:
             assert address.rpartition("@")[2].isascii(), f"{case}: {address!r}"
         assert msg.date is None or msg.date.tzinfo is not None, case
         assert msg.message_id, case
-    assert slowest < 2, slowest
-    assert time.perf_counter() - started < 30

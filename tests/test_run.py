@@ -253,20 +253,22 @@ def test_smtp_4xx_is_retried_and_5xx_recorded(setup: tuple[Path, object, str],
     assert len(replies_to(sink, "temp@client.example")) == 1
 
 
-def test_kill_9_in_a_200_message_backlog_answers_each_with_one_message_id(
+def test_kill_9_in_an_80_message_backlog_answers_each_with_one_message_id(
         setup: tuple[Path, object, str], frontdesk_bin: str, tmp_path: Path) -> None:
     config, account, _ = setup
-    with config.open("a") as extra:  # 200 clients at once is over any honest cap
+    with config.open("a") as extra:  # 80 clients at once is over any honest cap
         extra.write("\n[limits]\nper_hour = 100000\nper_day = 100000\n")
     server, sink = account.server, account.sink  # type: ignore[attr-defined]
     first = Service(frontdesk_bin, config, tmp_path)
     first.ready()
     assert first.stop() == 0  # the position is set: what arrives now is the backlog
-    senders = [f"client{i:03d}@client.example" for i in range(200)]
+    # (the 300-request storm with 10 kills is tests/test_kill.py; here the service itself,
+    # killed once in the middle of its backlog, is started again)
+    senders = [f"client{i:03d}@client.example" for i in range(80)]
     for sender in senders:
         deliver(server, client_mail(sender, "Rendez-vous", "Bonjour, un rendez-vous svp ?"))
     second = Service(frontdesk_bin, config, tmp_path)
-    wait_until(lambda: len(sink.messages) >= 40, 120, "the first replies")
+    wait_until(lambda: len(sink.messages) >= 20, 120, "the first replies")
     second.proc.send_signal(signal.SIGKILL)
     second.proc.wait(10)
     second.log.close()
