@@ -308,6 +308,8 @@ class Pass:
                 self.report.notes.append(new.note)
             if new.start_at is not None and not self.dry_run:
                 self.executor.start_reading(folder, new.start_at, self.now, first=new.first)
+            if new.uids:
+                inbox.warm_up(self.now)
             for fetched in box.fetch(new.uids, max_size=settings.max_message_bytes):
                 self.heartbeat()
                 self._message(inbox, folder, fetched.uid, fetched.raw, busy,

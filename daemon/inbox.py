@@ -75,14 +75,25 @@ from rules.model import (
     Slot,
 )
 from rules.replies import Templates, clean_title, format_slot, service_name
+from rules.when import read_choice
 
 log = logging.getLogger(__name__)
 
 # CPU one email may cost to read and decide (its calendar parts' expansion included); past it,
 # it is set aside for the freelancer with that reason
 MESSAGE_CPU_SECONDS = 5.0
-# a message that stopped frontdesk this many times while it was being handled is set aside
-MAX_ATTEMPTS = 3
+# a message that stopped frontdesk this many times running while it was being handled is set
+# aside (systemd restarts it 10 s later: under a minute). Five, not fewer: a service killed from
+# outside again and again (a kill -9 storm, a host under pressure) must not set a client aside.
+MAX_ATTEMPTS = 5
+_WARM_SAMPLES = (
+    ("fr", b"Subject: Rendez-vous\r\nFrom: a@client.invalid\r\nTo: b@frontdesk.invalid\r\n"
+           b"Message-ID: <warm-fr@frontdesk.invalid>\r\n\r\nBonjour, un rendez-vous mardi "
+           b"prochain vers 14 h ?\r\n"),
+    ("en", b"Subject: Appointment\r\nFrom: a@client.invalid\r\nTo: b@frontdesk.invalid\r\n"
+           b"Message-ID: <warm-en@frontdesk.invalid>\r\n\r\nHi, could I book a session next "
+           b"Tuesday around 2pm?\r\n"),
+)
 _DAY = timedelta(days=1)
 
 
@@ -143,6 +154,32 @@ class Inbox:
         self.tally = ReplyTally()
         # learnt from the Sent folder this pass: what a dry run knows without recording it
         self.correspondents: frozenset[str] = frozenset()
+
+    def warm_up(self, now: datetime) -> None:
+        """Pay, before any message is claimed, for what loads on first use (the reader's
+        tables, dateparser's languages, babel's locales, the templates, the email policies):
+        the first email a process handles is then as quick as the others, and a kill from
+        outside during that loading is not counted against a client's message."""
+        global _warmed
+        if _warmed:
+            return
+        _warmed = True
+        try:
+            for language, raw in _WARM_SAMPLES:
+                msg = parse_message(raw)
+                read(msg, self.policy, MailContext())
+                request = Request(kind="booking", language=language, to=msg.from_address,
+                                  to_name="", fired=(), reason="warm-up")
+                reply = answer(request, msg, policy=self.policy, now=now, busy=[],
+                               templates=self.templates, sent=SentCounts(), first_contact=True)
+                if isinstance(reply, Reply):
+                    wire(build_reply(reply=reply.text, from_address=msg.from_address,
+                                     from_name="", to_address=msg.from_address, to_name="",
+                                     in_reply_to=f"<{msg.message_id}>", references=[],
+                                     message_id="<warm@frontdesk.invalid>", now=now))
+                    read_choice(msg.text, reply.slots, language, self.policy.zone, now)
+        except Exception as exc:  # a warm-up only saves time: it never stops a pass
+            log.debug("warming up: %r", exc)
 
     # -- which messages --
 
@@ -631,6 +668,9 @@ def _summary(policy: Policy, service: int, language: str, name: str, address: st
 def _terms(policy: Policy, language: str) -> str:
     terms = [policy.terms.payment.text(language), policy.terms.cancellation.text(language)]
     return "\n".join(t for t in terms if t)
+
+
+_warmed = False  # once a process
 
 
 def _with(plan: MessagePlan, **changes: object) -> MessagePlan:
