@@ -23,7 +23,7 @@ import re
 from datetime import UTC, datetime
 from email import policy as email_policy
 from email.header import decode_header
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -93,7 +93,10 @@ def parse_message(raw: bytes, *, size: int | None = None) -> InboundMessage:
     if not raw.strip():
         raise MalformedMessage("empty message")
     try:
-        msg = BytesParser(policy=email_policy.default).parsebytes(raw)
+        # compat32: header values stay strings, so the many Content-Type and parameter lookups
+        # of the body's parts cost a split each, not a structured parse (and no header object
+        # can raise on hostile input); the values frontdesk reads are decoded here anyway
+        msg = BytesParser(policy=email_policy.compat32).parsebytes(raw)
     except Exception as exc:  # the parser is lenient; anything it raises is unreadable input
         raise MalformedMessage(f"the email parser gave up: {exc}") from exc
     if not list(msg.raw_items()):
@@ -111,7 +114,7 @@ def parse_message(raw: bytes, *, size: int | None = None) -> InboundMessage:
 class _Decoder:
     """One message's decoding; remembers whether any header needed repair."""
 
-    def __init__(self, msg: EmailMessage, raw: bytes) -> None:
+    def __init__(self, msg: Message, raw: bytes) -> None:
         self.msg = msg
         self.raw = raw
         self.headers_ok = True

@@ -152,6 +152,7 @@ class Inbox:
         self.templates = templates
         self.dry_run = dry_run
         self.tally = ReplyTally()
+        self._attendees: tuple[Sequence[BusyInterval], dict[str, list[Slot]]] | None = None
         # learnt from the Sent folder this pass: what a dry run knows without recording it
         self.correspondents: frozenset[str] = frozenset()
 
@@ -476,8 +477,7 @@ class Inbox:
         key = rate_key(client)
         if self.ledger.returning(key, now):
             return True
-        return any(b.start < now and key in {rate_key(a) for a in b.attendees}
-                   for b in busy or ())
+        return any(s.start < now for s in self._attended(busy).get(key, ()))
 
     def _book(self, msg: InboundMessage, uid: int, book: BookIt, now: datetime) -> MessagePlan:
         policy = self.policy
@@ -606,9 +606,8 @@ class Inbox:
         kinds = self.ledger.thread_kinds([msg.in_reply_to, *msg.references])
         thread = next((THREAD_OF[k] for k in reversed(kinds) if k in THREAD_OF), "")
         key = rate_key(msg.from_address)
-        appointments = tuple(sorted(
-            (Slot(b.start, b.end) for b in busy or () if b.end > now and key in
-             {rate_key(a) for a in b.attendees}), key=lambda s: s.start))
+        appointments = tuple(sorted((s for s in self._attended(busy).get(key, ()) if s.end > now),
+                                    key=lambda s: s.start))
         if appointments or self.ledger.dealt_with(key):
             relation = "client"
         elif key in self.correspondents or self.ledger.is_correspondent(key):
@@ -616,6 +615,20 @@ class Inbox:
         else:
             relation = "stranger"
         return MailContext(thread=thread, relation=relation, appointments=appointments)
+
+    def _attended(self, busy: Sequence[BusyInterval] | None) -> dict[str, list[Slot]]:
+        """Busy time by attendee (rate key): built once for the busy list a pass hands every
+        message, instead of scanning every event's attendees for each email."""
+        if busy is None:
+            return {}
+        if self._attendees is not None and self._attendees[0] is busy:
+            return self._attendees[1]
+        found: dict[str, list[Slot]] = {}
+        for interval in busy:
+            for key in {rate_key(a) for a in interval.attendees}:
+                found.setdefault(key, []).append(Slot(interval.start, interval.end))
+        self._attendees = (busy, found)
+        return found
 
     def counts(self, kind: str, to: str, conversation: str, now: datetime) -> SentCounts:
         """What the limits count: this kind to `to` within limits.repeat_days (since their last

@@ -8,10 +8,12 @@ from before the gap, an ambiguous one is the first occurrence) and then converte
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -19,11 +21,14 @@ from babel import Locale, UnknownLocaleError
 from rules.model import DEFAULT_LANGUAGE, BusyInterval, Hours, Policy, Slot, TimeRange
 
 __all__ = [
+    "Busy",
+    "PreparedBusy",
     "appointments_per_day",
     "bookable_slots",
     "describe_hours",
     "inside_working_hours",
     "offer",
+    "prepare",
     "why_not_bookable",
     "working_intervals",
 ]
@@ -150,11 +155,38 @@ def _all_day_dates(item: BusyInterval, zone: ZoneInfo) -> tuple[date, date]:
     return first, max(first, last)
 
 
-def _normalize(busy: Sequence[BusyInterval], zone: ZoneInfo) -> list[_Busy]:
+@dataclass(frozen=True)
+class PreparedBusy:
+    """Busy time already turned into UTC, sorted and de-duplicated for one zone (`prepare`):
+    what a caller asking for slots again and again (holds released one by one, a flood of
+    requests) converts once. `joined` adds more without converting what is there again."""
+
+    zone: ZoneInfo
+    items: tuple[_Busy, ...]
+
+    def joined(self, *others: PreparedBusy) -> PreparedBusy:
+        parts = [self.items, *(o.items for o in others if o.zone == self.zone)]
+        merged = heapq.merge(*parts, key=lambda b: (b.start, b.end))
+        return PreparedBusy(self.zone, tuple(merged))
+
+
+def prepare(busy: Sequence[BusyInterval], zone: ZoneInfo) -> PreparedBusy:
+    """Busy time made ready for `offer` and `why_not_bookable` in that zone."""
+    return PreparedBusy(zone, tuple(_normalize(busy, zone)))
+
+
+Busy: TypeAlias = Sequence[BusyInterval] | PreparedBusy
+
+
+def _normalize(busy: Busy, zone: ZoneInfo) -> list[_Busy]:
     """UTC, sorted by start, duplicates of one occurrence (same UID and times) dropped.
 
     All-day events become [local midnight, local midnight) of `zone`, over whole dates.
     """
+    if isinstance(busy, PreparedBusy):
+        if busy.zone == zone:
+            return list(busy.items)
+        raise ValueError(f"busy time prepared for {busy.zone}, asked for {zone}")
     seen: set[tuple[str, datetime, datetime]] = set()
     out: list[_Busy] = []
     for item in busy:
@@ -211,7 +243,7 @@ def _appointments(ranges: list[_Range], busy: list[_Busy]) -> tuple[dict[date, i
 
 
 def appointments_per_day(
-    hours: Hours, zone: ZoneInfo, busy: Sequence[BusyInterval], first: date, last: date
+    hours: Hours, zone: ZoneInfo, busy: Busy, first: date, last: date
 ) -> dict[date, int]:
     """Appointments on every date first..last: timed busy events overlapping a working range.
 
@@ -249,7 +281,7 @@ def _minutes(value: int | float, what: str, *, positive: bool) -> timedelta:
 
 def _plan(
     policy: Policy,
-    busy: Sequence[BusyInterval],
+    busy: Busy,
     now: datetime,
     duration: timedelta | None,
     horizon_days: int | None,
@@ -311,7 +343,7 @@ def _slot(candidate: _Candidate, zone: ZoneInfo) -> Slot:
 
 def bookable_slots(
     policy: Policy,
-    busy: Sequence[BusyInterval],
+    busy: Busy,
     now: datetime,
     *,
     duration: timedelta | None = None,
@@ -328,7 +360,7 @@ def bookable_slots(
 
 def offer(
     policy: Policy,
-    busy: Sequence[BusyInterval],
+    busy: Busy,
     now: datetime,
     *,
     duration: timedelta | None = None,
@@ -373,7 +405,7 @@ def offer(
 
 
 def why_not_bookable(
-    policy: Policy, busy: Sequence[BusyInterval], now: datetime, slot: Slot
+    policy: Policy, busy: Busy, now: datetime, slot: Slot
 ) -> str | None:
     """Why `slot` cannot be booked now, in a few words, or None when it can: the same rules as
     the slots offered (notice, horizon, one working range, the buffer around busy time,

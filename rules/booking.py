@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rules.availability import offer as offer_slots
-from rules.availability import why_not_bookable
+from rules.availability import prepare, why_not_bookable
 from rules.mail import fold
 from rules.model import Appointment, BusyInterval, Offer, Policy, Slot, address_key
 from rules.when import Ambiguous, Asked, NoChoice, Picked, Wish, fits, fitting, read_choice
@@ -95,13 +95,15 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
     than slots_offered would be left (then the oldest holds are released first)."""
     length = slot_length(policy, service)
     wanted = policy.booking.slots_offered
-    taken = [*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")]
+    zone = policy.zone
+    # the calendar and each hold are converted once, then offered from again and again
+    taken = prepare([*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")], zone)
     held = _held(offers, client, now)
+    holds = [prepare([BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}")
+                      for s in o.slots], zone) for o in held]
 
     def without_oldest(released: int) -> list[Slot]:
-        holds = [BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}")
-                 for o in held[released:] for s in o.slots]
-        return offer_slots(policy, [*taken, *holds], now, duration=length)
+        return offer_slots(policy, taken.joined(*holds[released:]), now, duration=length)
 
     found = without_oldest(0)
     if len(found) >= wanted or not held:
