@@ -275,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 chosen, chosen_floor, booked = choice_latency(servers, watcher, args.choices,
                                                               tag)
+            except BaseException:
+                print(f"frontdesk run said:\n{service.output()[-4000:]}", file=sys.stderr)
+                raise
             finally:
                 code = service.stop()
                 output = service.output()

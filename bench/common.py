@@ -614,7 +614,7 @@ class Servers:
             poll_seconds=poll_seconds,
             # a benchmark's backlog is far over any honest cap on automatic mail
             extra="\n[limits]\nper_hour = 1000000\nper_day = 1000000\n"
-                  "per_sender_per_day = 1000000\n",
+                  "per_sender_per_day = 1000000\ndeclines_per_organizer_per_day = 1000000\n",
         )
         text = path.read_text().replace('log_level = "info"', f'log_level = "{log_level}"')
         path.write_text(text)
