@@ -190,7 +190,14 @@ def choice_latency(
         send_smtp(servers.sink.port, choice, sender)
         sent = [e.accepted_at for e in servers.sink.messages if e.mail_from == sender][-1]
         woke = watcher.wait_for(expected)
-        wait_until(lambda count=before: len(to_client()) > count, 30, "the confirmation")
+        try:
+            wait_until(lambda count=before: len(to_client()) > count, 30, "the confirmation")
+        except TimeoutError:
+            text = email.message_from_bytes(offer.content, policy=email.policy.default)
+            body = text.get_body(preferencelist=("plain",))
+            print(f"  the offer {sender} chose from:\n{body.get_content() if body else ''}",
+                  file=sys.stderr)
+            raise
         answer = [e for e in servers.sink.messages if sender in e.rcpt_tos][-1]
         parsed = email.message_from_bytes(answer.content, policy=email.policy.default)
         confirmed = any(p.get_content_type() == "text/calendar"

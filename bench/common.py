@@ -254,9 +254,11 @@ def utc_stamp(value: datetime) -> str:
 
 
 def build_calendar(size: int, today: date, seed: int = 11) -> bytes:
-    """Julie's calendar: `size` events from a year ago to a year ahead, on her working days and
-    hours; 10% weekly series (open-ended, COUNT or UNTIL), 5% invitations she accepted, 1% in
-    America/Toronto with a VTIMEZONE, the rest in UTC (Radicale stores UTC far faster)."""
+    """Julie's calendar: `size` events on her working days and hours, nine in ten in the year
+    past and the rest in the year ahead (a calendar fills as its days come: a future as full
+    as the past would leave no time to offer); 10% weekly series (one in twenty open-ended,
+    the rest COUNT or UNTIL), 5% invitations she accepted, 1% in America/Toronto with a
+    VTIMEZONE, the rest in UTC (Radicale stores UTC far faster)."""
     rng = random.Random(seed)
     out = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//frontdesk//bench//EN", TORONTO_VTIMEZONE]
     first = today - timedelta(days=365)
@@ -265,8 +267,13 @@ def build_calendar(size: int, today: date, seed: int = 11) -> bytes:
         for d in range(730)
         if (first + timedelta(days=d)).weekday() in (0, 1, 3)
     ]
+    past = [d for d in workdays if d < today]
+    ahead = [d for d in workdays if d >= today]
     for i in range(size):
-        day = rng.choice(workdays)
+        day = rng.choice(past if rng.random() < 0.9 else ahead)
+        if i % 10 == 0 and i % 200:
+            # a series that ends (COUNT or UNTIL, at most 26 weeks) began over half a year ago
+            day = rng.choice(past[: len(past) // 2])
         start = datetime(
             day.year,
             day.month,
@@ -290,10 +297,12 @@ def build_calendar(size: int, today: date, seed: int = 11) -> bytes:
             until = utc_stamp(start + timedelta(weeks=20))
             rules = [
                 "FREQ=WEEKLY",
-                f"FREQ=WEEKLY;COUNT={rng.randrange(4, 30)}",
+                f"FREQ=WEEKLY;COUNT={rng.randrange(4, 27)}",
                 f"FREQ=WEEKLY;UNTIL={until}",
             ]
-            event.append("RRULE:" + rules[(i // 10) % 3])
+            # a weekly regular for good is rare (one series in twenty): open-ended series never
+            # end, and a year of them would leave a freelancer no free hour at all
+            event.append("RRULE:" + (rules[0] if i % 200 == 0 else rules[1 + (i // 10) % 2]))
         if i % 20 == 5:
             event += [
                 f"ORGANIZER;CN=Partner:mailto:partner{i}@example.net",
