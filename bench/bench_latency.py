@@ -263,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{'LMTP' if servers.imap.lmtp_port else 'APPEND'}"
         )
         config = servers.config(poll_seconds=args.poll_seconds)
+        # --choices clients each book a time: six weeks ahead, six a day, leave room for them
+        # all beside the calendar's own events (Julie's rules allow four a day over three weeks)
+        text = config.read_text()
+        config.write_text(text.replace("horizon_days = 21", "horizon_days = 42")
+                          .replace("max_per_day = 4", "max_per_day = 6"))
         watcher = IdleWatcher(servers.imap.imap_port)
         try:
             alone = idle_floor_alone(servers, watcher, args.floor_samples, tag)

@@ -271,7 +271,7 @@ def build_calendar(size: int, today: date, seed: int = 11) -> bytes:
     ahead = [d for d in workdays if d >= today]
     for i in range(size):
         day = rng.choice(past if rng.random() < 0.9 else ahead)
-        if i % 10 == 0 and i % 200:
+        if i % 10 == 0 and i % 500:
             # a series that ends (COUNT or UNTIL, at most 26 weeks) began over half a year ago
             day = rng.choice(past[: len(past) // 2])
         start = datetime(
@@ -300,9 +300,9 @@ def build_calendar(size: int, today: date, seed: int = 11) -> bytes:
                 f"FREQ=WEEKLY;COUNT={rng.randrange(4, 27)}",
                 f"FREQ=WEEKLY;UNTIL={until}",
             ]
-            # a weekly regular for good is rare (one series in twenty): open-ended series never
+            # a weekly regular for good is rare (one series in fifty): open-ended series never
             # end, and a year of them would leave a freelancer no free hour at all
-            event.append("RRULE:" + (rules[0] if i % 200 == 0 else rules[1 + (i // 10) % 2]))
+            event.append("RRULE:" + (rules[0] if i % 500 == 0 else rules[1 + (i // 10) % 2]))
         if i % 20 == 5:
             event += [
                 f"ORGANIZER;CN=Partner:mailto:partner{i}@example.net",
