@@ -4,7 +4,7 @@ A package split along its seams:
 
 - `words`: folding (case, accents, apostrophes), the client's language;
 - `quoted`: quoted history, forwards and signatures set aside, reply prefixes of subjects;
-- `etiquette`: when a personal responder stays silent (RFC 3834/5230), rate limits, calendar
+- `etiquette`: when a personal responder stays silent (RFC 3834/5230), calendar
   METHODs;
 - `platforms`: bulk and notification platforms recognised by their headers and addresses
   (who may be answered is `rules.senders`);
@@ -22,14 +22,11 @@ records. The names below are the package's public API.
 
 from rules.mail.etiquette import (
     AUTO_REPLY_HEADERS,
-    MAX_REPLIES_PER_SENDER,
-    RATE_WINDOW,
     auto_reply_markers,
     auto_submitted_value,
     calendar_methods,
     matches_pattern,
     not_for_us,
-    rate_limit,
 )
 from rules.mail.quoted import clean_subject, split_quoted, strip_quoted
 from rules.mail.reading import ANSWERED, BANDS, INTENTS, Reading, read
@@ -41,8 +38,6 @@ __all__ = [
     "AUTO_REPLY_HEADERS",
     "BANDS",
     "INTENTS",
-    "MAX_REPLIES_PER_SENDER",
-    "RATE_WINDOW",
     "InboundMessage",
     "Reading",
     "auto_reply_markers",
@@ -53,7 +48,6 @@ __all__ = [
     "fold",
     "matches_pattern",
     "not_for_us",
-    "rate_limit",
     "read",
     "split_quoted",
     "strip_quoted",

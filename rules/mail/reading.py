@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from rules.mail import weights as _weights
-from rules.mail.etiquette import matches_pattern, not_for_us
+from rules.mail.etiquette import calendar_methods, matches_pattern, not_for_us
 from rules.mail.features import Facts, facts, features, organisation
 from rules.mail.platforms import machine_signals
 from rules.mail.words import detect_language, fold
@@ -205,7 +205,9 @@ def _silence(msg: InboundMessage, context: MailContext, policy: Policy) -> tuple
     for address in (msg.from_address, msg.reply_to):
         if address and matches_pattern(address, policy.clients.block):
             return (f"sender: {address} matches clients.block",)
-    if msg.calendar_parts:
+    if any(param.strip() or calendar_methods(ics) for param, ics in msg.calendar_parts):
+        # an iTIP message is the invitation guard's (or the appointments'); a bare .ics a
+        # client attached (no METHOD) leaves their words to be read like any other mail
         return ("calendar: an iCalendar part, for the invitation guard",)
     machine = machine_signals(msg)
     if machine and context.relation == "stranger":
