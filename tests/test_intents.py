@@ -20,7 +20,7 @@ from intents_data import PERSONAS, load, split_labels, targets
 from rules.mail import INTENTS, Reading, read, split_quoted, weights
 from rules.mail.cues import bare_pick, cue_hits
 from rules.mail.features import facts
-from rules.mail.senders import machine_signals, role_address
+from rules.mail.platforms import machine_signals, role_address
 from rules.mail.words import fold
 from rules.model import InboundMessage, MailContext, Slot
 

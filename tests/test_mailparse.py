@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.mailparse import MAX_TEXT, MalformedMessage, _unflow, html_to_text, parse_message
-from rules.mail import Answer, Invitation, auto_reply_markers, classify, strip_quoted
+from rules.desk import JudgeInvitations, Request, read
+from rules.mail import auto_reply_markers, strip_quoted
 from rules.model import Freelancer, Hours, InboundMessage, Policy
 
 POLICY = Policy(freelancer=Freelancer(name="Jane", email="jane@freelance.example"), hours=Hours({}))
@@ -373,8 +374,8 @@ def test_html_to_text_keeps_block_breaks_and_table_cells() -> None:
 
 def test_html_only_booking_is_answered_end_to_end() -> None:
     raw = message(HTML, b"Content-Type: text/html; charset=utf-8", subject=b"Subject: Re: x\r\n")
-    decision = classify(parse_message(raw), POLICY)
-    assert isinstance(decision, Answer) and decision.kind == "booking"
+    decision = read(parse_message(raw), POLICY)
+    assert isinstance(decision, Request) and decision.kind == "booking"
     assert decision.language == "fr"
 
 
@@ -529,7 +530,7 @@ def test_rfc6047_calendar_parts_in_every_shape(raw: bytes, methods: list[str]) -
     assert [m for m, _ in msg.calendar_parts] == methods
     for _, ics in msg.calendar_parts:
         assert "METHOD:REQUEST" in ics and "UID:u1" in ics
-    assert isinstance(classify(msg, POLICY), Invitation)
+    assert isinstance(read(msg, POLICY), JudgeInvitations)
     assert "BEGIN:VCALENDAR" not in msg.text
 
 

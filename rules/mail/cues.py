@@ -48,7 +48,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # horaires", "what do you have after the 10th?", "fit me in", "week commencing 7th",
     # "what's your earliest?", "anything left before Christmas?", "quelque chose samedi?"
     "ask_availability": _cue(
-        r"availab\w*|availib\w*|avail|availabilty|disponib\w*|dispos?|dispo\w*",
+        # typos welcome ("disponiblité", "disponibilitée"), made-up words not ("disponibleur")
+        r"availab\w*|availib\w*|avail|availabilty|dispos?|disponi?b(?:les?|i?li?t\w*)",
         r"any (?:openings?|spots?|slots?|room|space|time|availability|appointments?|places?)",
         r"(?:openings?|spots?|slots?|places?) (?:open|left|available|free|libres?)",
         r"(?:have|got|get|has) (?:any(?:thing)?|some|a|an) (?:\w+[ -](?:minute|min|hour)s? )?"
@@ -74,7 +75,10 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:une|la|des|vos|tes) plages?|prochaine? (?:place|plage|ouverture|disponibilite)",
         r"(?:un|des|vos|tes|quelques) (?:petits? )?creneaux?|(?:un|des|vos|tes) moments? "
         r"(?:libres?|pour)",
-        r"(?:t|tu) as(?:-| )tu|as-tu|avez-vous|auriez-vous|aurais-tu|vous reste-t-il|"
+        # "avez-vous des disponibilités", not "avez-vous vu / reçu ...": the asking verb
+        # with something to have after it
+        r"(?:(?:t|tu) as(?:-| )tu|as-tu|avez-vous|auriez-vous|aurais-tu)(?= (?:de |des |du |d'|"
+        r"un |une |quelque|qqch|encore|toujours|rien|dispo|le temps|la place))|vous reste-t-il|"
         r"te reste(?:rait)?(?:-t-il)?|il (?:vous|te) rest\w+|(?:vous|tu) (?:avez|as|auriez|"
         r"aurais|aurai) (?:quelque chose|qqch|de la place|une place|un spot|du temps)",
         r"quelque chose (?:de libre|en|le|la|ce|cette|pour|dans|avant|apres|" + _DAY + r")",
@@ -113,7 +117,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # wanting an appointment: "I'd like to book", "je voudrais un rendez-vous", "can I come
     # Tuesday at 3?", "could we set up", "prendre rdv", "are you taking new clients?"
     "want_booking": _cue(
-        r"book\w*|reserv\w*|schedul\w*|rebook|pencil (?:me|us) in|put (?:me|us) down",
+        r"(?:re)?book(?:s|ed|ing|ings)?|reserv\w*|schedul\w*|pencil (?:me|us) in|"
+        r"put (?:me|us) down",
         r"(?:make|take|set up|setup|arrange|get|have|line up) (?:an?|my|the|our|another|a first)? ?"
         r"(?:appointment|appt|session|consult\w*|call|meeting|massage|rendez-vous|time)",
         r"(?:first|initial|new|next|another|one more|intro(?:ductory)?) (?:appointment|session|"
@@ -287,7 +292,10 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # "prix réduit", "c'est trop cher", "can't afford", "would you do $90?", "a real stretch",
     # "more than I expected", "pay in instalments"
     "price_objection": _cue(
-        r"discount\w*|rabais|reduction|reduit\w*|reduced|remise|ristourne|geste|concessions?|"
+        # "une réduction ?", "une remise de 10 %", not "réduction du stress", "remise en forme"
+        r"discount\w*|rabais|reduction(?! (?:du |des |de la |de l'|d'|de )(?!prix|tarifs?|couts?|"
+        r"frais|factures?|montant))|reduit\w*|reduced|remise(?! (?:en|a|au|aux) )|ristourne|"
+        r"geste|concessions?|"
         r"(?:a|any|petit|good|better|special) deal",
         r"(?:student|etudiante?s?|senior|seniors|retraite\w*|healthcare|associati\w*|solidaire|"
         r"regular[- ]client|first visit|fidelite|loyalty|couples?|intern) (?:rate|price|prix|tarif|"
@@ -296,7 +304,8 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"degressif|solidaire|associatif|ajuste|global|d'ami|pour (?:les )?(?:etudiants?|amis|"
         r"nouveaux|couples?|aines|personnes))",
         r"low income|unemployed|sliding scale|echelle mobile|pay what i can",
-        r"budget\w*|afford\w*|(?:pas|plus|peu|faibles|tres limites|nos) (?:les )?moyens|"
+        r"budget(?:s|ed|ing|er|aire|aires)?|afford\w*|"
+        r"(?:pas|plus|peu|faibles|tres limites|nos) (?:les )?moyens|"
         r"(?:trop|un peu|assez|bien|c|ca fait|fait) cher\w*|expensive|too much|"
         r"a lot for (?:me|us|my|our)|a bit much|c'est beaucoup|fait beaucoup|"
         r"(?:vraiment|trop|un peu) beaucoup|"

@@ -1,6 +1,6 @@
 """Automatic-mail etiquette: when a personal responder must stay silent (RFC 3834, RFC 5230,
-Pigeonhole's vacation; STANDARDS.md section 1), how often one sender may be answered, and the
-calendar METHODs a message carries.
+Pigeonhole's vacation; STANDARDS.md section 1) and the calendar METHODs a message carries.
+How often one sender may be answered is the desk's (`rules.desk.limit_reason`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 
 from rules.mail.words import fold
 from rules.model import InboundMessage
@@ -177,20 +176,3 @@ def calendar_methods(ics: str) -> tuple[str, ...]:
         if method not in found:
             found.append(method)
     return tuple(found)
-
-
-# -- How often one sender is answered (RFC 5230 4.2; the issue's mail-loop bound) --------------
-
-RATE_WINDOW = timedelta(hours=24)
-MAX_REPLIES_PER_SENDER = 3  # a day, whatever the kind: the last guard against mail loops
-
-
-def rate_limit(recipient: str, kind: str, same_kind: int, any_kind: int) -> str | None:
-    """Why no automatic reply may go to `recipient` now, given how many it got in the last
-    RATE_WINDOW of this kind and of any kind; None when one may."""
-    if same_kind >= 1:
-        return f"{recipient} already got a {kind} reply in the last 24 hours"
-    if any_kind >= MAX_REPLIES_PER_SENDER:
-        return (f"{recipient} already got {MAX_REPLIES_PER_SENDER} automatic replies in the "
-                "last 24 hours")
-    return None

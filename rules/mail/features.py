@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 from rules.mail.cues import bare_pick, cue_hits
+from rules.mail.platforms import role_address
 from rules.mail.quoted import _SUBJECT_PREFIX_RE, clean_subject, split_quoted
-from rules.mail.senders import role_address
 from rules.mail.words import fold
 from rules.model import InboundMessage, MailContext, Policy
 

@@ -7,7 +7,7 @@ Three layers, each saying what it saw:
 
 1. Silence first. RFC 3834 etiquette (`etiquette.not_for_us`), `clients.block`, calendar
    invitations (the invitation guard's), bulk and notification platforms recognised by their
-   headers and addresses (`senders.machine_signals`) or by a machine's words in the new text:
+   headers and addresses (`platforms.machine_signals`) or by a machine's words in the new text:
    intent "none", band "leave".
 2. A linear model over the client's own words, the cues and the context (`features`), fitted on
    labelled mail (bench/train_intents.py) and shipped as plain data (`weights`): a probability
@@ -47,9 +47,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from rules.mail import weights as _weights
-from rules.mail.etiquette import matches_pattern, not_for_us
+from rules.mail.etiquette import calendar_methods, matches_pattern, not_for_us
 from rules.mail.features import Facts, facts, features, organisation
-from rules.mail.senders import machine_signals
+from rules.mail.platforms import machine_signals
 from rules.mail.words import detect_language, fold
 from rules.model import InboundMessage, MailContext, Policy
 
@@ -205,7 +205,9 @@ def _silence(msg: InboundMessage, context: MailContext, policy: Policy) -> tuple
     for address in (msg.from_address, msg.reply_to):
         if address and matches_pattern(address, policy.clients.block):
             return (f"sender: {address} matches clients.block",)
-    if msg.calendar_parts:
+    if any(param.strip() or calendar_methods(ics) for param, ics in msg.calendar_parts):
+        # an iTIP message is the invitation guard's (or the appointments'); a bare .ics a
+        # client attached (no METHOD) leaves their words to be read like any other mail
         return ("calendar: an iCalendar part, for the invitation guard",)
     machine = machine_signals(msg)
     if machine and context.relation == "stranger":

@@ -5,6 +5,8 @@ notification platforms often declare nothing: they are recognised here by the se
 own headers (Feedback-ID, Mailgun, Amazon SES, SendGrid, Mailchimp, HubSpot...), a bounce
 (VERP) envelope sender, a no-reply address, and the machine's words in the new text (unsubscribe
 links, "do not reply", "automatically generated").
+
+Who may be answered, and at which address, is another question: `rules.senders`.
 """
 
 from __future__ import annotations
