@@ -345,7 +345,7 @@ class Inbox:
             about, msg, policy=self.policy, now=now, busy=busy, templates=self.templates,
             sent=self._sent(reply_kind, about.to, conversation, now, message_id),
             appointments=self.ledger.appointments(client=about.to, zone=zone),
-            in_thread=in_thread, offers=self.ledger.offers(state=OfferState.OPEN, zone=zone),
+            in_thread=in_thread, offers=self.ledger.held_offers(now, zone),
             booked=self.ledger.appointments(after=now, zone=zone), draft_mode=self._draft_mode())
         if isinstance(decision, Reply):
             message_id = reply_message_id(msg.message_id, decision.kind, self._domain())
@@ -377,7 +377,7 @@ class Inbox:
                 templates=self.templates,
                 sent=self._sent("late", to, conversation, now, message_id) if to
                 else SentCounts(),
-                offers=self.ledger.offers(state=OfferState.OPEN, zone=zone),
+                offers=self.ledger.held_offers(now, zone),
                 booked=self.ledger.appointments(after=now, zone=zone),
                 draft_mode=self._draft_mode())
             if isinstance(decision, Reply):
@@ -456,7 +456,7 @@ class Inbox:
         decision = answer_choice(
             choice, msg, policy=self.policy, now=now, busy=busy, templates=self.templates,
             sent=self._sent("choice", choice.to, conversation, now, message_id),
-            offers=self.ledger.offers(state=OfferState.OPEN, zone=zone),
+            offers=self.ledger.held_offers(now, zone),
             booked=self.ledger.appointments(after=now, zone=zone),
             draft_mode=self._draft_mode(), moving=moving,
             returning=self.returning(choice.to, now, busy))
@@ -540,7 +540,7 @@ class Inbox:
         first = not self.ledger.dealt_with(key) and not self.tally.by_key.get(key, 0)
         decision = answer(request, msg, policy=self.policy, now=now, busy=busy,
                           templates=self.templates, sent=sent, draft_mode=self._draft_mode(),
-                          offers=self.ledger.offers(state=OfferState.OPEN, zone=zone),
+                          offers=self.ledger.held_offers(now, zone),
                           booked=self.ledger.appointments(after=now, zone=zone),
                           first_contact=first,
                           returning=self.returning(request.to, now, busy))

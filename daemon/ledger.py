@@ -522,6 +522,7 @@ class Ledger:
         self.path = path
         self.readonly = readonly
         self._depth = 0
+        self._offers_read: dict[tuple[tuple[object, ...], tzinfo], Offer] = {}
 
     # -- opening and closing --
 
@@ -1056,17 +1057,42 @@ class Ledger:
         if client is not None:
             query += " AND client_key = ?"
             params.append(address_key(client))
-        return [_offer(r, zone) for r in self.conn.execute(query + " ORDER BY created_at",
-                                                           params).fetchall()]
+        return [self._offer(r, zone) for r in self.conn.execute(query + " ORDER BY created_at",
+                                                                params).fetchall()]
+
+    def held_offers(self, now: datetime, zone: tzinfo = UTC) -> list[Offer]:
+        """The open offers whose times are still held at `now`, oldest first: the ones that
+        keep their slots from other clients (an expired offer stays open for its own client,
+        but holds nothing, and a year of them is not read again for every request)."""
+        rows = self.conn.execute(_OFFER_SELECT + " WHERE state = ? AND expires_at > ? "
+                                 "ORDER BY created_at",
+                                 (OfferState.OPEN.value, since_text(now))).fetchall()
+        return [self._offer(r, zone) for r in rows]
 
     def offer_in_thread(self, message_ids: Sequence[str], zone: tzinfo = UTC) -> Offer | None:
         """The offer whose reply (or conversation) these Message-IDs name, latest first."""
-        wanted = [m.strip().strip("<>") for m in message_ids if m.strip()]
-        for offer in reversed(self.offers(zone=zone)):
-            ids = {offer.offer_id.strip("<>"), *offer.thread}
-            if ids & set(wanted):
-                return offer
-        return None
+        wanted = sorted({m.strip().strip("<>") for m in message_ids if m.strip().strip("<>")})
+        if not wanted:
+            return None
+        # offer ids are stored as written (with or without <>); threads without them
+        ids = sorted({*wanted, *(f"<{m}>" for m in wanted)})
+        marks = ", ".join("?" * len(ids))
+        row = self.conn.execute(
+            f"{_OFFER_SELECT} WHERE offer_id IN ({marks}) OR EXISTS (SELECT 1 FROM "
+            f"json_each(offers.thread) WHERE json_each.value IN ({marks})) "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (*ids, *ids)).fetchone()
+        return None if row is None else self._offer(row, zone)
+
+    def _offer(self, row: Sequence[object], zone: tzinfo) -> Offer:
+        # Offers are read again for every request (their holds); a row that has not changed
+        # is not parsed again. Bounded: cleared when it grows past a busy year's offers.
+        key = (tuple(row), zone)
+        found = self._offers_read.get(key)
+        if found is None:
+            if len(self._offers_read) >= 8192:
+                self._offers_read.clear()
+            found = self._offers_read[key] = _offer(row, zone)
+        return found
 
     def set_offer(self, offer_id: str, *, state: OfferState | None = None,
                   asked: int | None = None) -> None:

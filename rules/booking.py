@@ -21,9 +21,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
+from rules.availability import PreparedBusy, prepare, why_not_bookable
 from rules.availability import offer as offer_slots
-from rules.availability import prepare, why_not_bookable
 from rules.mail import fold
 from rules.model import Appointment, BusyInterval, Offer, Policy, Slot, address_key
 from rules.when import Ambiguous, Asked, NoChoice, Picked, Wish, fits, fitting, read_choice
@@ -88,6 +90,14 @@ def _held(offers: Sequence[Offer], client: str, now: datetime) -> list[Offer]:
                    and address_key(o.client) != mine), key=lambda o: o.created_at)
 
 
+@lru_cache(maxsize=4096)
+def _hold(offer: Offer, zone: ZoneInfo) -> PreparedBusy:
+    """An offer's slots as busy time: the same holds are weighed for every request that
+    comes while they are open, and an offer never changes its slots."""
+    return prepare([BusyInterval(s.start, s.end, uid=f"hold:{offer.offer_id}")
+                    for s in offer.slots], zone)
+
+
 def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, *,
                    service: int, offers: Sequence[Offer], client: str,
                    booked: Sequence[Appointment] = ()) -> tuple[Slot, ...]:
@@ -99,8 +109,7 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
     # the calendar and each hold are converted once, then offered from again and again
     taken = prepare([*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")], zone)
     held = _held(offers, client, now)
-    holds = [prepare([BusyInterval(s.start, s.end, uid=f"hold:{o.offer_id}")
-                      for s in o.slots], zone) for o in held]
+    holds = [_hold(o, zone) for o in held]
 
     def without_oldest(released: int) -> list[Slot]:
         return offer_slots(policy, taken.joined(*holds[released:]), now, duration=length)

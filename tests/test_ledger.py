@@ -18,9 +18,11 @@ from daemon.ledger import (
     Ledger,
     LedgerError,
     MailState,
+    OfferState,
     Outcome,
     rate_key,
 )
+from rules.model import Offer, Slot
 
 FIXTURE = Path(__file__).parent / "data" / "ledger" / "schema-1.sqlite3"
 KEY = ("uid-1@example.com", "", 0)
@@ -290,3 +292,39 @@ def test_a_failed_decline_keeps_its_reason(ledger: Ledger) -> None:
                              detail="no address")
     (failed,) = ledger.failed_invitations(datetime.now(UTC) - timedelta(days=1))
     assert failed.detail == "no address"
+
+
+def _offer(offer_id: str, client: str, created: datetime, hours: int,
+           thread: tuple[str, ...] = ()) -> Offer:
+    start = created + timedelta(days=2)
+    return Offer(offer_id=offer_id, client=client, client_name="", language="en", service=0,
+                 slots=(Slot(start, start + timedelta(hours=1)),), created_at=created,
+                 expires_at=created + timedelta(hours=hours), thread=thread)
+
+
+def test_offers_held_are_the_open_unexpired_ones_and_a_thread_finds_its_offer(
+    ledger: Ledger,
+) -> None:
+    """An expired offer stays open for its own client (and its thread) but holds nothing; a
+    Message-ID anywhere in an offer's thread, with or without <>, finds it (latest first)."""
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    ledger.record_offer(_offer("<old@fd>", "a@x.example", now - timedelta(hours=30), 24,
+                               ("q1@a",)))
+    ledger.record_offer(_offer("<new@fd>", "b@x.example", now - timedelta(hours=1), 24,
+                               ("q2@b", "q1@a")))
+    ledger.record_offer(_offer("<gone@fd>", "c@x.example", now - timedelta(hours=2), 24))
+    ledger.set_offer("<gone@fd>", state=OfferState.BOOKED)
+    assert [o.offer_id for o in ledger.held_offers(now)] == ["<new@fd>"]
+    assert [o.offer_id for o in ledger.offers(state=OfferState.OPEN)] == ["<old@fd>",
+                                                                          "<new@fd>"]
+    found = ledger.offer_in_thread(["<old@fd>"])
+    assert found is not None and found.offer_id == "<old@fd>"
+    found = ledger.offer_in_thread(["nothing@x", "<q1@a>"])
+    assert found is not None and found.offer_id == "<new@fd>"  # the latest naming it
+    found = ledger.offer_in_thread(["new@fd"])
+    assert found is not None and found.offer_id == "<new@fd>"
+    assert ledger.offer_in_thread(["", "unknown@x"]) is None
+    # read twice, the same record (not parsed again); changed, read anew
+    assert ledger.held_offers(now)[0] is ledger.held_offers(now)[0]
+    ledger.set_offer("<new@fd>", asked=1)
+    assert ledger.held_offers(now)[0].asked == 1
