@@ -19,7 +19,6 @@ from daemon.ledger import (
     AppointmentState,
     Ledger,
     LedgerError,
-    OfferState,
     Outcome,
 )
 
@@ -123,11 +122,12 @@ def status_lines(config: Config) -> Iterator[str]:
                        "(limits.per_hour / limits.per_day)")
         tz = config.policy.zone
         now = datetime.now(tz)
-        offers = ledger.offers(state=OfferState.OPEN, zone=tz)
-        held = [o for o in offers if o.expires_at > now]
-        if offers:
-            yield (f"open offers:      {len(offers)} ({sum(len(o.slots) for o in held)} times "
-                   f"held for {len(held)} clients)")
+        # an expired offer stays open for its client's reply, but only held ones say anything
+        # about today (a year of expired ones would only grow the count)
+        held = ledger.held_offers(now, tz)
+        if held:
+            times = plural(sum(len(o.slots) for o in held), "time", "times")
+            yield f"open offers:      {len(held)}, holding {times} for other clients"
             for offer in held[-5:]:
                 yield (f"  {offer.client}: {len(offer.slots)} times held until "
                        f"{_local(offer.expires_at, config)}")

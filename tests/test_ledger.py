@@ -328,3 +328,20 @@ def test_offers_held_are_the_open_unexpired_ones_and_a_thread_finds_its_offer(
     assert ledger.held_offers(now)[0] is ledger.held_offers(now)[0]
     ledger.set_offer("<new@fd>", asked=1)
     assert ledger.held_offers(now)[0].asked == 1
+
+
+def test_status_counts_the_offers_that_hold_times_not_every_expired_one(tmp_path: Path) -> None:
+    from helpers import write_config
+
+    from daemon.config import load_config
+    from daemon.status import status_lines
+
+    config = load_config(str(write_config(tmp_path, calendar_url="http://127.0.0.1:9/x/")))
+    now = datetime.now(UTC)
+    with Ledger.open(config.daemon.state_dir) as opened:
+        for i in range(30):  # a month of offers whose day has passed
+            opened.record_offer(_offer(f"<old{i}@fd>", f"c{i}@x.example",
+                                       now - timedelta(days=31 - i), 24))
+        opened.record_offer(_offer("<new@fd>", "new@x.example", now - timedelta(hours=1), 24))
+    lines = [line for line in status_lines(config) if line.startswith("open offers:")]
+    assert lines == ["open offers:      1, holding 1 time for other clients"]
