@@ -6,7 +6,7 @@ included) before `connectors.mailparse.parse_message` reads the message, and tur
 into a `MailContext` and the persona's `Policy` (tests/data/intents/README.md, "Personas").
 
 Used by tests/test_intents.py and bench/train_intents.py (train/ only) and
-bench/bench_intents.py (train/, heldout/ and heldout2/).
+bench/bench_intents.py (train/ and the held-out sets).
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ def load_file(path: Path) -> Labelled:
 
 
 def load(split: str) -> list[Labelled]:
-    """Every message of one split ("train", "heldout" or "heldout2"), in file-name order."""
+    """Every message of one split ("train", "heldout", "heldout2", "heldout3"), in file-name
+    order."""
     folder = DATA / split
     return [load_file(path) for path in sorted(folder.glob("*.eml"))]
 
