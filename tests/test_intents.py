@@ -496,3 +496,33 @@ def test_appointment_slot_is_in_the_personas_zone() -> None:
         slot = it.context.appointments[0]
         assert str(slot.start.tzinfo) == it.policy.freelancer.timezone
         assert slot.end - slot.start == timedelta(minutes=60)
+
+
+# --- a pitch is not a client ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Quick chat?", "Hi, we are building a team of therapists for our platform, we handle all "
+         "billing. Would you be available for a 15-minute call Wednesday or Thursday?"),
+        ("Opportunité", "Bonjour, nous sommes à la recherche de massothérapeutes pour l'hiver. "
+         "Seriez-vous disponible pour une entrevue téléphonique mardi ou mercredi?"),
+        ("January", "Is your calendar ready? Join our free webinar on Dec 9 - book your spot, "
+         "any openings next week for a demo call?"),
+    ],
+)
+def test_a_strangers_pitch_in_booking_words_is_drafted_never_sent(subject: str,
+                                                                  text: str) -> None:
+    reading = read(mail(text, subject), STRANGER, JULIE)
+    assert reading.band != "act", reading
+    if reading.intent == "booking" and reading.band == "draft":
+        assert any("pitch" in s for s in reading.signals), reading.signals
+
+
+def test_the_pitch_words_leave_a_clients_own_request_alone() -> None:
+    text = "Bonjour, avez-vous de la place jeudi pour un massage? Merci"
+    assert read(mail(text, "Rendez-vous"), STRANGER, JULIE).band == "act"
+    # a client who was recruited elsewhere still books as ever
+    text = "J'ai eu une offre d'emploi, je fête ça: avez-vous de la place jeudi pour un massage?"
+    assert read(mail(text, "Rendez-vous"), CLIENT, JULIE).band == "act"

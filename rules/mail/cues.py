@@ -463,6 +463,23 @@ CUES: Mapping[str, re.Pattern[str]] = {
     ),
 }
 
+# A pitch to the freelancer rather than a client's request: recruiters, platforms, networks
+# ("building a team of therapists, would you be open to a quick chat Thursday?", "à la recherche
+# de massothérapeutes"). Not a feature of the model: a stranger's booking reading with these
+# words is drafted for the freelancer, never sent (rules.mail.reading._band).
+PITCH = re.compile(
+    r"(?<![a-z0-9])(?:recruit\w*|recrut\w*|hiring|headhunt\w*|join (?:our|the) (?:team|network|"
+    r"platform)|building (?:a|our) team|(?:job|career|employment|business) opportunit\w*|"
+    r"opportunit(?:y|ies) (?:to|for)|(?:our|notre) (?:platform|plateforme|network|reseau|agence|"
+    r"agency)|we handle (?:all )?(?:billing|bookings?|marketing)|webinars?|webinaires?|"
+    r"sponsor\w*|grow your (?:practice|business|caseload)|your (?:practice|caseload|listing)|"
+    r"votre (?:pratique|clientele|fiche)|developper votre|a la recherche de (?:\w+ ){0,2}"
+    r"(?:massotherapeutes|therapeutes|traducteurs|traductrices|candidat\w*|profils?)|"
+    r"(?:entrevue|entretien) (?:telephonique|d'embauche)|offre d'emploi|"
+    r"partenariat|partnership|freelancers? (?:wanted|needed)|we are looking for (?:\w+ ){0,2}"
+    r"(?:therapists|translators|freelancers|practitioners|counsellors|counselors))(?![a-z0-9])"
+)
+
 # Cues a negation just before undoes: "not too expensive", "pas trop cher", "je ne veux surtout
 # pas annuler", "I don't want to cancel".
 NEGATED = frozenset({"price_objection", "objection_explicit", "cancel", "cancel_explicit"})

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from rules.mail import weights as _weights
+from rules.mail.cues import PITCH
 from rules.mail.etiquette import calendar_methods, matches_pattern, not_for_us
 from rules.mail.features import Facts, facts, features, organisation
 from rules.mail.platforms import machine_signals
@@ -384,6 +385,10 @@ def _band(
         return "leave", "band: leave (an organisation's address or name: a pitch, not a client)"
     if intent == "booking" and probs.get("objection", 0.0) > 0.2:
         cap = "price talk beside the request"
+    if intent == "booking" and context.relation == "stranger":
+        pitch = PITCH.search(fold(f"{seen.subject}\n{seen.new_text}"))
+        if pitch:
+            cap = f'a pitch rather than a client? ("{pitch.group(0)}")'
     explicit = EXPLICIT[intent] in cues
     act = model.sure.get(intent, 1.01) if explicit else model.act.get(intent, 1.01)
     draft = min(model.draft.get(intent, 1.01), act)
