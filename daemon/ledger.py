@@ -1049,16 +1049,10 @@ class Ledger:
 
     def offers(self, *, state: OfferState | None = None, client: str | None = None,
                zone: tzinfo = UTC) -> list[Offer]:
-        query = _OFFER_SELECT + " WHERE 1 = 1"
-        params: list[object] = []
-        if state is not None:
-            query += " AND state = ?"
-            params.append(state.value)
-        if client is not None:
-            query += " AND client_key = ?"
-            params.append(address_key(client))
-        return [self._offer(r, zone) for r in self.conn.execute(query + " ORDER BY created_at",
-                                                                params).fetchall()]
+        query, params = _filtered(_OFFER_SELECT, "created_at", {
+            "state = ?": None if state is None else state.value,
+            "client_key = ?": None if client is None else address_key(client)})
+        return [self._offer(r, zone) for r in self.conn.execute(query, params).fetchall()]
 
     def held_offers(self, now: datetime, zone: tzinfo = UTC) -> list[Offer]:
         """The open offers whose times are still held at `now`, oldest first: the ones that
@@ -1155,19 +1149,11 @@ class Ledger:
     def appointments(self, *, state: AppointmentState | None = None,
                      client: str | None = None, after: datetime | None = None,
                      zone: tzinfo = UTC) -> list[Appointment]:
-        query = _APPOINTMENT_SELECT + " WHERE 1 = 1"
-        params: list[object] = []
-        if state is not None:
-            query += " AND state = ?"
-            params.append(state.value)
-        if client is not None:
-            query += " AND client_key = ?"
-            params.append(address_key(client))
-        if after is not None:
-            query += " AND end > ?"
-            params.append(after.timestamp())
-        return [_appointment(r, zone) for r in self.conn.execute(query + " ORDER BY start",
-                                                                 params).fetchall()]
+        query, params = _filtered(_APPOINTMENT_SELECT, "start", {
+            "state = ?": None if state is None else state.value,
+            "client_key = ?": None if client is None else address_key(client),
+            "end > ?": None if after is None else after.timestamp()})
+        return [_appointment(r, zone) for r in self.conn.execute(query, params).fetchall()]
 
     def appointment_in_thread(self, message_ids: Sequence[str],
                               zone: tzinfo = UTC) -> Appointment | None:
@@ -1233,16 +1219,9 @@ class Ledger:
 
     def changes(self, *, state: ChangeState | None = None, uid: str | None = None,
                 zone: tzinfo = UTC) -> list[Change]:
-        query = _CHANGE_SELECT + " WHERE 1 = 1"
-        params: list[object] = []
-        if state is not None:
-            query += " AND state = ?"
-            params.append(state.value)
-        if uid is not None:
-            query += " AND uid = ?"
-            params.append(uid)
-        return [_change(r, zone) for r in self.conn.execute(query + " ORDER BY created_at, "
-                                                            "rowid", params).fetchall()]
+        query, params = _filtered(_CHANGE_SELECT, "created_at, rowid", {
+            "state = ?": None if state is None else state.value, "uid = ?": uid})
+        return [_change(r, zone) for r in self.conn.execute(query, params).fetchall()]
 
     def change_of_mail(self, message_id: str) -> Change | None:
         row = self.conn.execute(_CHANGE_SELECT + " WHERE message_id = ?",
@@ -1462,6 +1441,15 @@ _APPOINTMENT_SELECT = ("SELECT uid, client, client_name, service, start, end, st
                        "language, sequence, partstat, flagged, thread FROM appointments")
 _CHANGE_SELECT = ("SELECT change_id, uid, kind, sequence, start, end, attendee, partstat, "
                   "category, message_id, offer_id, state, detail FROM changes")
+
+
+def _filtered(select: str, order: str,
+              conditions: dict[str, object]) -> tuple[str, list[object]]:
+    """A SELECT with the conditions whose value is given (None leaves one out; an empty
+    address still filters: it matches nothing, not everyone), ordered."""
+    given = {clause: value for clause, value in conditions.items() if value is not None}
+    where = " AND ".join(given) or "1 = 1"
+    return f"{select} WHERE {where} ORDER BY {order}", list(given.values())
 
 
 def _when(text: object, zone: tzinfo) -> datetime:

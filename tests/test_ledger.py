@@ -345,3 +345,12 @@ def test_status_counts_the_offers_that_hold_times_not_every_expired_one(tmp_path
         opened.record_offer(_offer("<new@fd>", "new@x.example", now - timedelta(hours=1), 24))
     lines = [line for line in status_lines(config) if line.startswith("open offers:")]
     assert lines == ["open offers:      1, holding 1 time for other clients"]
+
+
+def test_an_empty_address_finds_no_ones_offers_not_everyones(ledger: Ledger) -> None:
+    """A message without a From address must not pick up another client's open offer."""
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    ledger.record_offer(_offer("<a@fd>", "a@x.example", now, 24))
+    assert ledger.offers(state=OfferState.OPEN, client="") == []
+    assert [o.offer_id for o in ledger.offers(client="A@X.example")] == ["<a@fd>"]
+    assert ledger.appointments(client="") == []
