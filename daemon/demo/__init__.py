@@ -297,7 +297,8 @@ def _is_outgoing(envelope: object) -> bool:
 
 
 def _show_new(sink: object, console: Console, seen: int) -> int:
-    messages = sink.messages  # type: ignore[attr-defined]
+    # a snapshot: the sink's list grows while this prints, and what is counted is what was shown
+    messages = list(sink.messages)  # type: ignore[attr-defined]
     for envelope in messages[seen:]:
         if _is_outgoing(envelope):
             msg = envelope.message()
@@ -311,12 +312,15 @@ def _show_replies(sink: object, console: Console, *, expected: int, timeout: flo
     deadline = time.monotonic() + timeout
     seen = 0
     while time.monotonic() < deadline:
-        seen += _show_new(sink, console, seen)
         out = [e for e in sink.messages if _is_outgoing(e)]  # type: ignore[attr-defined]
+        # counted before showing: a reply arriving in between is shown now, or on the next turn
+        seen += _show_new(sink, console, seen)
         if len(out) >= expected:
             time.sleep(1.0)  # let the log lines about ignored mail arrive
+            seen += _show_new(sink, console, seen)
             return len(out)
         time.sleep(0.2)
+    seen += _show_new(sink, console, seen)
     return len([e for e in sink.messages if _is_outgoing(e)])  # type: ignore[attr-defined]
 
 
