@@ -506,6 +506,17 @@ class Mailbox:
     def find_message_id(self, folder: str, message_id: str) -> list[int]:
         """UIDs in folder whose Message-ID is message_id; the selected folder stays selected."""
         wanted = _bracketed(message_id)
+        with self._examining(folder):
+            with self._guard(f"search {folder!r} for {wanted}") as client:
+                hits = sorted(int(u) for u in client.search(["HEADER", "Message-ID", wanted]))
+            # SEARCH HEADER matches substrings: keep exact matches only.
+            ids = self.message_ids(hits) if hits else {}
+            return [uid for uid in hits if ids.get(uid) == wanted]
+
+    @contextmanager
+    def _examining(self, folder: str) -> Iterator[None]:
+        """`folder` selected read-only inside, the folder selected before selected again after
+        (a look into Sent or Drafts must not leave the inbox unselected for the pass)."""
         previous = self._selected
         switch = previous is None or previous.name != folder
         try:
@@ -517,11 +528,7 @@ class Mailbox:
                     raise
                 except MailError as exc:
                     raise self._missing(folder, exc) from exc
-            with self._guard(f"search {folder!r} for {wanted}") as client:
-                hits = sorted(int(u) for u in client.search(["HEADER", "Message-ID", wanted]))
-            # SEARCH HEADER matches substrings: keep exact matches only.
-            ids = self.message_ids(hits) if hits else {}
-            return [uid for uid in hits if ids.get(uid) == wanted]
+            yield
         finally:
             if switch and self._client is not None:
                 self._selected = None
@@ -550,20 +557,12 @@ class Mailbox:
         if newest < 1 or batch < 1:
             raise ValueError("newest and batch must be 1 or more")
         previous = self._selected
-        switch = previous is None or previous.name != folder
-        if switch:
+        if previous is None or previous.name != folder:
             # STATUS leaves the selected folder alone: the usual pass, nothing new, ends here.
             status = self._status(folder)
             if status is not None and status == (uidvalidity, last_uid + 1):
                 return SentScan(folder, uidvalidity, last_uid, ())
-        try:
-            if switch:
-                try:
-                    self._selected = self._select(folder, readonly=True)
-                except MailUnreachable:
-                    raise
-                except MailError as exc:
-                    raise self._missing(folder, exc) from exc
+        with self._examining(folder):
             state = self._need_selected("read who messages were sent to")
             base = last_uid if state.uidvalidity == uidvalidity else 0
             with self._guard(f"search {folder!r} for new messages") as client:
@@ -575,11 +574,6 @@ class Mailbox:
             top = max([base, state.uidnext - 1, *wanted])
             return SentScan(folder, state.uidvalidity, top, tuple(messages),
                             left_out=len(found) - len(wanted))
-        finally:
-            if switch and self._client is not None:
-                self._selected = None
-                if previous is not None:
-                    self.select(previous.name)
 
     def _status(self, folder: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, UIDNEXT) of a folder that is not selected; None when not given."""
