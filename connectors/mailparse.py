@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 200_000  # characters of body text kept; enough for any human-written request
 MAX_HEADERS = 200  # headers kept in InboundMessage.headers (a real message has a few dozen)
 MAX_HEADER_VALUE = 2_000  # characters of each kept header value
+MAX_THREAD_IDS = 100  # Message-IDs kept of References / In-Reply-To: the first and the latest
+THREAD_HEAD = 10
 # ... except these, which rules read whole (a Fastmail Authentication-Results runs to 3,000).
 _LONG_HEADERS = {"authentication-results": 8_000}
 
@@ -181,12 +183,17 @@ class _Decoder:
         return _valid_address(inner) or self._clean(inner.lower()).replace(" ", "")[:320]
 
     def _message_ids(self, name: str) -> list[str]:
-        ids: list[str] = []
+        ids: dict[str, None] = {}  # in order, once each (a dict: linear in a long header)
         for value in self._raw_values(name):
             value = _CONTROL_RE.sub(" ", _valid_text(value))
             found = _MSGID_RE.findall(value) or [t.strip("<>") for t in value.split()]
-            ids.extend(i for i in found if i and i not in ids)
-        return ids
+            ids.update(dict.fromkeys(i for i in found if i))
+        kept = list(ids)
+        if len(kept) > MAX_THREAD_IDS:
+            # the thread's first messages and its latest, as RFC 5322 3.6.4 suggests trimming
+            # References: a 30,000-id header must not cost a message its CPU budget
+            kept = kept[:THREAD_HEAD] + kept[-(MAX_THREAD_IDS - THREAD_HEAD):]
+        return kept
 
     def _date(self) -> datetime | None:
         for value in self._raw_values("date"):

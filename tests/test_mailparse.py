@@ -965,3 +965,18 @@ def test_fuzz_mutated_messages_decode_to_valid_text_or_malformed() -> None:
             assert address.rpartition("@")[2].isascii(), f"{case}: {address!r}"
         assert msg.date is None or msg.date.tzinfo is not None, case
         assert msg.message_id, case
+
+
+def test_a_huge_references_header_keeps_the_threads_first_and_latest_ids() -> None:
+    """30,000 Message-IDs in References (a crafted or runaway thread): the first ten and the
+    latest ninety are kept, in order, once each; the reply frontdesk sent last is among them."""
+    from connectors.mailparse import MAX_THREAD_IDS, THREAD_HEAD
+
+    ids = [f"<r{i}@x.example>" for i in range(30_000)] + ["<r5@x.example>", "<fd-last@julie>"]
+    raw = ("From: a@b.example\r\nTo: julie@example.org\r\nSubject: Re: x\r\n"
+           f"Message-ID: <m@b.example>\r\nReferences: {' '.join(ids)}\r\n\r\nLe 2 svp\r\n")
+    refs = parse_message(raw.encode()).references
+    assert len(refs) == MAX_THREAD_IDS
+    assert refs[:THREAD_HEAD] == tuple(f"r{i}@x.example" for i in range(THREAD_HEAD))
+    assert refs[-1] == "fd-last@julie" and refs[-2] == "r29999@x.example"
+    assert len(set(refs)) == len(refs)
