@@ -1,8 +1,8 @@
 """rules.mail.read (issue 10): who is asking and what they want, with context, confidence, band.
 
-The pieces (cues, quoted offers, machine senders), the issue's own phrasings, and the train split
-of tests/data/intents against the issue's targets, cross-validated (the held-out splits are the
-benchmark's only).
+The pieces (cues, quoted offers, machine senders), the issue's own phrasings, and the training
+mail of tests/data/intents against the issue's targets, cross-validated by writers (the held-out
+set is the benchmark's only).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from intents_data import PERSONAS, load, split_labels, targets
+from intents_data import PERSONAS, load_training, split_labels, targets
 
 from rules.mail import INTENTS, Reading, read, split_quoted, weights
-from rules.mail.cues import bare_pick, cue_hits
+from rules.mail.cues import WHEN, bare_pick, cue_hits
 from rules.mail.features import facts
 from rules.mail.platforms import machine_signals, role_address
 from rules.mail.words import fold
@@ -101,6 +101,12 @@ def answered(reading: Reading) -> bool:
         ("je me desiste pour samedi", "cancel"),
         ("aucun de ces creneaux ne me convient", "reject_offer"),
         ("i'll get in touch after the holidays to book", "later"),
+        # paying less, a price proposed, somebody else to write
+        ("est-ce que je pourrais payer le prix du 60?", "price_objection"),
+        ("could i pay the price of the 60 minute one?", "price_objection"),
+        ("would you do two 60-minute massages for $170?", "objection_explicit"),
+        ("m. perrin vous contactera directement la semaine prochaine", "third_party"),
+        ("my assistant will call you to set something up", "third_party"),
     ],
 )
 def test_cues_read_the_ways_people_ask(text: str, cue: str) -> None:
@@ -453,18 +459,18 @@ def test_the_reply_language_is_the_clients() -> None:
 
 @pytest.fixture(scope="module")
 def train() -> list[tuple[str, Reading]]:
-    return [(it.label, read(it.message, it.context, it.policy)) for it in load("train")]
+    return [(it.label, read(it.message, it.context, it.policy)) for it in load_training()]
 
 
 def test_cross_validated_figures_meet_the_issues_targets() -> None:
-    """The meaningful check on train: 5-fold cross-validation, each message read by a model
-    fitted without it (bench/train_intents.py, ~20 s, in this process), meets the issue's
+    """The meaningful check on the training mail: cross-validation by writers, each message read
+    by a model fitted on the other writers' mail (bench/train_intents.py), meets the issue's
     targets with the band thresholds it chooses; and those thresholds and figures are the ones
     shipped in rules/mail/weights.py (the weights are not stale after a change of cues or
     features)."""
     import train_intents as training
 
-    items = load("train")
+    items = load_training()
     seen, xs = training.vectors(items)
     *_, bands, found = training.cross_validate(items, seen, xs, training.SETTINGS, workers=1)
     assert not found.failed, found.failed
@@ -490,7 +496,7 @@ def test_every_train_reading_says_why(train: list[tuple[str, Reading]]) -> None:
 
 
 def test_appointment_slot_is_in_the_personas_zone() -> None:
-    booked = [it for it in load("train") if it.context.appointments]
+    booked = [it for it in load_training() if it.context.appointments]
     assert booked
     for it in booked:
         slot = it.context.appointments[0]
@@ -510,19 +516,76 @@ def test_appointment_slot_is_in_the_personas_zone() -> None:
          "Seriez-vous disponible pour une entrevue téléphonique mardi ou mercredi?"),
         ("January", "Is your calendar ready? Join our free webinar on Dec 9 - book your spot, "
          "any openings next week for a demo call?"),
+        ("Referral partnership", "I'm a chiropractor in NDG. I'd love to set up a referral "
+         "arrangement with you. Would you be free for a coffee Tuesday or Thursday after 3?"),
+        ("Collaboration EN/FR", "Nous cherchons des traductrices certifiées pour des projets "
+         "réguliers. Would you be open to a quick call next week? Mardi 14 h?"),
+        ("Re: a better EHR?", "Are you available for a 20-minute demo this week or next? "
+         "Thursday at 11am or Friday at 9am both work on my end."),
     ],
 )
-def test_a_strangers_pitch_in_booking_words_is_drafted_never_sent(subject: str,
-                                                                  text: str) -> None:
+def test_a_strangers_pitch_in_booking_words_is_left(subject: str, text: str) -> None:
     reading = read(mail(text, subject), STRANGER, JULIE)
-    assert reading.band != "act", reading
-    if reading.intent == "booking" and reading.band == "draft":
-        assert any("pitch" in s for s in reading.signals), reading.signals
+    assert reading.band == "leave", reading
+
+
+def test_a_strangers_request_near_pitch_words_is_drafted_never_sent() -> None:
+    text = "Hi, can I book a massage Thursday? It would be a great opportunity to relax."
+    reading = read(mail(text, "Massage"), STRANGER, JULIE)
+    assert reading.band == "draft", reading
+    assert any("pitch" in s for s in reading.signals), reading.signals
 
 
 def test_the_pitch_words_leave_a_clients_own_request_alone() -> None:
     text = "Bonjour, avez-vous de la place jeudi pour un massage? Merci"
     assert read(mail(text, "Rendez-vous"), STRANGER, JULIE).band == "act"
+    text = "I came across your profile on Psychology Today. Could I book a session next week?"
+    to = "sam@sampatel-therapy.example"
+    assert read(mail(text, "Session", to=to), STRANGER, SAM).band == "act"
     # a client who was recruited elsewhere still books as ever
     text = "J'ai eu une offre d'emploi, je fête ça: avez-vous de la place jeudi pour un massage?"
     assert read(mail(text, "Rendez-vous"), CLIENT, JULIE).band == "act"
+
+
+# --- a booking offer answers a request for a time ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Penses-tu pouvoir me caser avant Noël? N'importe quel jour de semaine après 15h.",
+        "U have room tmrw aft? 60 min",
+        "I need session for my back. When I can come? I am free in morning before 11.",
+        "Il sera à Paris le 15 et le 16 décembre, would either day work?",
+    ],
+)
+def test_a_question_about_a_time_asks_for_one(text: str) -> None:
+    assert WHEN.search(fold(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Est-ce que vous offrez les séances en français ou seulement en anglais?",
+        "Is that something you allow, and how would it work confidentiality-wise?",
+        "Mon anglais est correct, mais pour parler de choses personnelles j'ai de la misère?",
+        "Do you treat 3 kinds of pain?",
+    ],
+)
+def test_a_question_without_a_time_is_not_a_request_for_one(text: str) -> None:
+    assert not WHEN.search(fold(text))
+
+
+def test_thanks_for_yesterday_gets_no_offer() -> None:
+    reading = read(mail("Thanks for the session yesterday, I feel so much better."), CLIENT, JULIE)
+    assert not (reading.intent == "booking" and answered(reading)), reading
+
+
+def test_somebody_else_to_write_is_never_sent_an_offer() -> None:
+    text = (
+        "Bonjour Madame Dubois, M. Perrin, associé du cabinet, vous contactera directement la "
+        "semaine prochaine pour fixer un rendez-vous au sujet de la traduction des contrats."
+    )
+    reading = read(mail(text, "Traduction des contrats", to="contact@claire-traduction.example"),
+                   STRANGER, PERSONAS["claire"])
+    assert reading.band != "act", reading

@@ -117,7 +117,9 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # wanting an appointment: "I'd like to book", "je voudrais un rendez-vous", "can I come
     # Tuesday at 3?", "could we set up", "prendre rdv", "are you taking new clients?"
     "want_booking": _cue(
-        r"(?:re)?book(?:s|ed|ing|ings)?|reserv\w*|schedul\w*|pencil (?:me|us) in|"
+        # "before I book anything" puts a question first: not the request itself
+        r"(?<!before i )(?<!before we )(?<!avant de )(?:re)?book(?:s|ed|ing|ings)?|"
+        r"(?<!avant de )reserv\w*|schedul\w*|pencil (?:me|us) in|"
         r"put (?:me|us) down",
         r"(?:make|take|set up|setup|arrange|get|have|line up) (?:an?|my|the|our|another|a first)? ?"
         r"(?:appointment|appt|session|consult\w*|call|meeting|massage|rendez-vous|time)",
@@ -332,6 +334,9 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"parts|plusieurs|deux|trois) ?(?:fois|parts|versements|payments)?|payment plan|"
         r"split (?:the|it|across|into|over|the payment)|etaler|echelonner|plusieurs versements|"
         r"pay (?:you )?(?:later|next month|in january|when)",
+        # paying less than the price: "payer le prix du 60", "pay the 60-minute price", "pay less"
+        r"(?:pay|payer|paying|regler) (?:only |seulement |juste )?(?:le (?:prix|tarif) (?:du|d'un|"
+        r"d'une|de la|de l')|the (?:price|rate) (?:of|for) (?:the|a|an)|less|moins|half|la moitie)",
     ),
     # the plain ways of saying the price is the obstacle: the reader is sure of these
     "objection_explicit": _cue(
@@ -350,7 +355,7 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"(?:lower|reduce|drop) (?:the |your )?(?:price|rate|fee)|baisser (?:le|vos|ton|votre) "
         r"(?:prix|tarif)",
         r"(?:would|could|can|will) you (?:be able to |be willing to )?(?:do|accept|consider|take|"
-        r"go down to|match)(?: \w+){0,5} " + _MONEY,
+        r"go down to|match)(?: [\w-]+){0,5} " + _MONEY,
         r"(?:accepteriez|accepterais|pourriez|pourrais|feriez|ferais)(?:-vous|-tu| vous| tu)?"
         r"(?: \w+){0,5} " + _MONEY,
     ),
@@ -430,7 +435,9 @@ CUES: Mapping[str, re.Pattern[str]] = {
     # somebody else will write: "my colleague will write to you to book"
     "third_party": _cue(
         r"will (?:write|email|e-mail|reach out|contact|get in touch)(?: to)?(?: with)? you",
-        r"(?:va|vont|devrait) (?:vous|t') ?(?:ecrire|contacter|joindre)|vous ecrira|t'ecrira|"
+        r"(?:va|vont|devrait) (?:vous|t') ?(?:ecrire|contacter|joindre)|(?:vous|te|t') ?(?:ecrira|"
+        r"contactera|recontactera|appellera|joindra|telephonera)|"
+        r"will (?:call|phone|ring|email|contact|reach out to|write to|get back to) you|"
         r"(?:reach|write) (?:out )?to you (?:directly|herself|himself)|let (?:her|him|them) reach",
         r"je (?:te|vous) presente|i'm copying|introduc\w*|presentation",
     ),
@@ -463,21 +470,64 @@ CUES: Mapping[str, re.Pattern[str]] = {
     ),
 }
 
-# A pitch to the freelancer rather than a client's request: recruiters, platforms, networks
-# ("building a team of therapists, would you be open to a quick chat Thursday?", "à la recherche
-# de massothérapeutes"). Not a feature of the model: a stranger's booking reading with these
-# words is drafted for the freelancer, never sent (rules.mail.reading._band).
+# A pitch to the freelancer rather than a client's request: recruiters, platforms, networks,
+# vendors, peers proposing a partnership ("building a team of therapists, would you be open to a
+# quick chat Thursday?", "à la recherche de massothérapeutes", "a referral arrangement, coffee
+# next week?"). Not a feature of the model: a stranger's booking reading with these words is left
+# for the freelancer (rules.mail.reading._band). Only words a client asking for the freelancer's
+# own service does not write: "I found your profile on Psychology Today" is a client's.
 PITCH = re.compile(
     r"(?<![a-z0-9])(?:recruit\w*|recrut\w*|hiring|headhunt\w*|join (?:our|the) (?:team|network|"
-    r"platform)|building (?:a|our) team|(?:job|career|employment|business) opportunit\w*|"
-    r"opportunit(?:y|ies) (?:to|for)|(?:our|notre) (?:platform|plateforme|network|reseau|agence|"
-    r"agency)|we handle (?:all )?(?:billing|bookings?|marketing)|webinars?|webinaires?|"
-    r"sponsor\w*|grow your (?:practice|business|caseload)|your (?:practice|caseload|listing)|"
-    r"votre (?:pratique|clientele|fiche)|developper votre|a la recherche de (?:\w+ ){0,2}"
-    r"(?:massotherapeutes|therapeutes|traducteurs|traductrices|candidat\w*|profils?)|"
-    r"(?:entrevue|entretien) (?:telephonique|d'embauche)|offre d'emploi|"
-    r"partenariat|partnership|freelancers? (?:wanted|needed)|we are looking for (?:\w+ ){0,2}"
-    r"(?:therapists|translators|freelancers|practitioners|counsellors|counselors))(?![a-z0-9])"
+    r"platform)|building (?:a|our) team|(?:job|career|employment|business) (?:opportunit\w*|"
+    r"proposal|proposition)|exciting opportunit\w*|(?:our|notre) (?:platform|plateforme|network|"
+    r"reseau)|we handle (?:all )?(?:billing|bookings?|marketing)|webinars?|"
+    r"webinaires?|sponsor\w*|grow your (?:practice|business|caseload)|developper votre|"
+    r"a la recherche de (?:\w+ ){0,2}(?:massotherapeutes|therapeutes|traducteurs|traductrices|"
+    r"candidat\w*|profils?)|(?:entrevue|entretien) (?:telephonique|d'embauche)|offre d'emploi|"
+    r"partenariats?|partnerships?|partnering with|collaborations?|referral (?:arrangement|"
+    r"partnership|program\w*|agreement|network)|freelancers? (?:wanted|needed)|"
+    # a profession in the plural is sought by a platform, not by a client ("a therapist")
+    r"(?:looking for|seeking|recherchons|cherchons|recherche) (?:\w+ ){0,3}(?:therapists|"
+    r"translators|freelancers|practitioners|counsell?ors|clinicians|rmts|traducteurs|"
+    r"traductrices|therapeutes|massotherapeutes|independants)|"
+    r"(?:on|nous) aid(?:e|ons) (?:les|des)|we help (?:\w+ ){0,3}(?:businesses|practices|"
+    r"practitioners|therapists|freelancers|professionals|independents)|"
+    r"(?:doubler|double|tripler|triple) (?:your|vos|leurs|their) |premieres? pages? de google|"
+    r"first page of google|calendly|demo|demonstration|free trial|essai gratuit)(?![a-z0-9])"
+)
+# Milder: a booking reading of a stranger's with these is drafted for the freelancer to check.
+PITCH_LIKE = re.compile(
+    r"(?<![a-z0-9])(?:opportunit(?:y|ies|es?) (?:to|for|de|pour)|your (?:practice|caseload)|"
+    r"votre (?:pratique|clientele)|(?:my|mon) (?:agenda|booking link) ?:|(?:our|notre) "
+    r"(?:agence|agency))(?![a-z0-9])"
+)
+
+
+# How long the work takes: a translation's turnaround is a question some clients ask to order and
+# others only to know; the freelancer says how long, so a booking reading with it is a draft.
+TURNAROUND = re.compile(
+    r"(?<![a-z0-9])(?:delais?|turn ?around|how long (?:does|would|will|do|did) (?:it|you|that)|"
+    r"combien de temps|how quickly|how fast|lead time|en combien de)(?![a-z0-9])"
+)
+
+
+# A time or a date spoken of: with a question mark, the booking words of a message ask for a time
+# ("Penses-tu pouvoir me caser avant Noël?", "U have room tmrw aft?", "When I can come?"); a
+# question without one asks about the service ("offrez-vous les séances en français?"). Not a
+# feature of the model: the reader's gate for a booking offer (rules.mail.reading._band).
+WHEN = re.compile(
+    # full day names ("mon", "sun" and "sat" are words too), dates and hours, not any number
+    r"(?<![a-z0-9])(?:when|quand|what time|quelle heure|which day|quel jour|(?:mon|tues|wednes|"
+    r"thurs|fri|satur|sun)days?|tues?|thurs?|thu|weds?|fri|lundi|mardi|mercredi|jeudi|vendredi|"
+    r"samedi|dimanche|"
+    r"today|tonight|tomorrow|tmrw|tmr|demain|aujourd'hui|ce soir|week(?:end)?s?|semaines?|"
+    r"fin de semaine|month|mois|morning|afternoon|aft|evening|night|matin|apres-midi|pm|am|soir|"
+    r"midi|noon|lunch|dinner time|before|after|until|avant|apres|d'ici|jusqu'au|by the|pour le|"
+    r"soon|bientot|asap|quickly|rapidement|vite|urgent\w*|earliest|next|prochaine?s?|"
+    r"christmas|xmas|noel|holidays|fetes|new year|janvier|january|"
+    r"(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\w*|"
+    r"\d{1,2}(?:st|nd|rd|th|er|eme)|(?:le|the|du|au|on) \d{1,2}(?![\d/.,])|\d{1,2} ?(?:h|:)\d{0,2}|"
+    r"\d{1,2} ?(?:am|pm)|\d{1,2}/\d{1,2})(?![a-z0-9])"
 )
 
 # Cues a negation just before undoes: "not too expensive", "pas trop cher", "je ne veux surtout

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from rules.mail import weights as _weights
-from rules.mail.cues import PITCH
+from rules.mail.cues import PITCH, PITCH_LIKE, TURNAROUND, WHEN
 from rules.mail.etiquette import calendar_methods, matches_pattern, not_for_us
 from rules.mail.features import Facts, facts, features, organisation
 from rules.mail.platforms import machine_signals
@@ -370,7 +370,9 @@ def _band(
     if context.relation == "personal":
         return "leave", "band: leave (a personal correspondent is never answered automatically)"
     cues = set(seen.cues)
-    if intent == "booking" and not (REQUEST_CUES & cues):
+    if intent == "booking" and not (REQUEST_CUES & cues) and not _asks_when(seen):
+        # a request is asked: its words, or a question about a time ("Penses-tu pouvoir me
+        # caser avant Noël?"); "thanks for the session yesterday" asks for nothing
         return "leave", "band: leave (no request for a time in the client's words)"
     cap = ""  # why the band may be draft at most, or "" when it may be act
     if intent == "booking" and context.appointments:
@@ -386,9 +388,18 @@ def _band(
     if intent == "booking" and probs.get("objection", 0.0) > 0.2:
         cap = "price talk beside the request"
     if intent == "booking" and context.relation == "stranger":
-        pitch = PITCH.search(fold(f"{seen.subject}\n{seen.new_text}"))
+        said = fold(f"{seen.subject}\n{seen.new_text}")
+        pitch = PITCH.search(said)
+        if pitch:
+            return "leave", f'band: leave (a pitch, not a client: "{pitch.group(0)}")'
+        pitch = PITCH_LIKE.search(said)
         if pitch:
             cap = f'a pitch rather than a client? ("{pitch.group(0)}")'
+    turnaround = TURNAROUND.search(fold(seen.new_text))
+    if intent == "booking" and turnaround:
+        cap = f'how long the work takes is asked ("{turnaround.group(0)}")'
+    if intent == "booking" and "third_party" in cues:
+        cap = f'someone else is to write? ("{seen.cues["third_party"]}")'
     explicit = EXPLICIT[intent] in cues
     act = model.sure.get(intent, 1.01) if explicit else model.act.get(intent, 1.01)
     draft = min(model.draft.get(intent, 1.01), act)
@@ -399,6 +410,11 @@ def _band(
         why = f"{confidence:.2f} >= {draft:.2f}" if confidence < act else f"a person checks: {cap}"
         return "draft", f"band: draft ({said}{why})"
     return "leave", f"band: leave ({said}{confidence:.2f} < {draft:.2f})"
+
+
+def _asks_when(seen: Facts) -> bool:
+    """A question about a time: a question mark, and a time or date spoken of (`cues.WHEN`)."""
+    return "?" in seen.new_text and bool(WHEN.search(fold(f"{seen.subject}\n{seen.new_text}")))
 
 
 __all__ = ["ANSWERED", "BANDS", "INTENTS", "MODEL", "Model", "Reading", "read", "read_with"]
