@@ -557,6 +557,8 @@ def test_the_pitch_words_leave_a_clients_own_request_alone() -> None:
         "U have room tmrw aft? 60 min",
         "I need session for my back. When I can come? I am free in morning before 11.",
         "Il sera à Paris le 15 et le 16 décembre, would either day work?",
+        "Time for my monthly. 60 min, any Thursday after 5. Thanks!",
+        "What's your wait like these days? Looking for a 60 min, nothing fancy.",
     ],
 )
 def test_a_question_about_a_time_asks_for_one(text: str) -> None:
@@ -570,14 +572,24 @@ def test_a_question_about_a_time_asks_for_one(text: str) -> None:
         "Is that something you allow, and how would it work confidentiality-wise?",
         "Mon anglais est correct, mais pour parler de choses personnelles j'ai de la misère?",
         "Do you treat 3 kinds of pain?",
+        "I have a German marriage certificate and an English birth certificate.",
+        "I'd like to pay for a few sessions for her as a gift. Is that something you allow?",
     ],
 )
 def test_a_question_without_a_time_is_not_a_request_for_one(text: str) -> None:
     assert not WHEN.search(fold(text))
 
 
-def test_thanks_for_yesterday_gets_no_offer() -> None:
-    reading = read(mail("Thanks for the session yesterday, I feel so much better."), CLIENT, JULIE)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks for the session yesterday, I feel so much better.",
+        "Thanks for the session on Tuesday, see you next month!",
+        "Merci pour le massage de jeudi, mon dos va beaucoup mieux.",
+    ],
+)
+def test_thanks_for_a_session_gets_no_offer(text: str) -> None:
+    reading = read(mail(text), CLIENT, JULIE)
     assert not (reading.intent == "booking" and answered(reading)), reading
 
 
@@ -589,3 +601,17 @@ def test_somebody_else_to_write_is_never_sent_an_offer() -> None:
     reading = read(mail(text, "Traduction des contrats", to="contact@claire-traduction.example"),
                    STRANGER, PERSONAS["claire"])
     assert reading.band != "act", reading
+
+
+def test_mail_in_another_language_is_left_for_the_freelancer() -> None:
+    text = (
+        "Guten Tag Frau Tremblay, ich hätte gerne einen Termin für eine Massage nächste Woche, "
+        "am liebsten am Dienstag oder Mittwoch nach der Arbeit. Meine Schultern sind seit "
+        "Wochen verspannt und mein Arzt hat mir eine Massage empfohlen. Vielen Dank im Voraus "
+        "und freundliche Grüße aus Berlin."
+    )
+    reading = read(mail(text, "Termin"), STRANGER, JULIE)
+    assert (reading.intent, reading.band) == ("question", "leave"), reading
+    assert "neither French nor English" in reading.signals[0]
+    short = read(mail("Danke schön!", "Termin"), STRANGER, JULIE)  # too short to tell
+    assert "neither French nor English" not in short.signals[0]

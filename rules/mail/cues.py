@@ -461,11 +461,18 @@ CUES: Mapping[str, re.Pattern[str]] = {
     "machine_words": _cue(
         r"unsubscribe|se desabonner|desabonn\w*|desinscri\w*|manage (?:your )?(?:preferences|"
         r"notifications)|update your preferences|gerer (?:les|mes) notifications",
-        r"do not reply|don't reply|please do not reply|ne pas (?:y )?repondre|merci de ne pas "
-        r"(?:y )?repondre",
+        # a machine's "do not reply to this email", not a person's "don't reply to her email"
+        r"(?:do not|don't|please do not|please don't) reply(?: directly)? (?:to )?(?:this|to this)"
+        r"(?: \w+)? ?(?:e-?mail|message|address|notification|courriel)?|"
+        r"(?:do not|don't|please do not) reply(?= ?[.!*:\-]| ?$)|"
+        r"(?:ne pas|n'y|merci de ne pas) (?:y )?repondre(?: directement)?(?: (?:a )?(?:ce|cet) "
+        r"(?:e-?mail|courriel|message|adresse))?(?! (?:a (?:sa|son|ses|mon|ma)|sur))",
         r"automatically generated|automated message|message automatique|genere automatiquement|"
         r"envoye automatiquement|automatiquement",
-        r"you(?:'re| are) receiving this|vous recevez (?:cet|ce) (?:e-?mail|courriel|message)|"
+        # "you are receiving this because you subscribed", not a disclaimer's "if you have
+        # received this message in error"
+        r"you(?:'re| are) receiving this (?:\w+ )?(?:because|as|since)|vous recevez (?:cet|ce) "
+        r"(?:e-?mail|courriel|message) (?:car|parce|puisque|en tant)|"
         r"view (?:it )?in (?:your )?browser|reply to review|repondre a l'avis",
     ),
 }
@@ -484,7 +491,7 @@ PITCH = re.compile(
     r"webinaires?|sponsor\w*|grow your (?:practice|business|caseload)|developper votre|"
     r"a la recherche de (?:\w+ ){0,2}(?:massotherapeutes|therapeutes|traducteurs|traductrices|"
     r"candidat\w*|profils?)|(?:entrevue|entretien) (?:telephonique|d'embauche)|offre d'emploi|"
-    r"partenariats?|partnerships?|partnering with|collaborations?|referral (?:arrangement|"
+    r"partenariats?|partnerships?|partnering with|referral (?:arrangement|"
     r"partnership|program\w*|agreement|network)|freelancers? (?:wanted|needed)|"
     # a profession in the plural is sought by a platform, not by a client ("a therapist")
     r"(?:looking for|seeking|recherchons|cherchons|recherche) (?:\w+ ){0,3}(?:therapists|"
@@ -493,13 +500,26 @@ PITCH = re.compile(
     r"(?:on|nous) aid(?:e|ons) (?:les|des)|we help (?:\w+ ){0,3}(?:businesses|practices|"
     r"practitioners|therapists|freelancers|professionals|independents)|"
     r"(?:doubler|double|tripler|triple) (?:your|vos|leurs|their) |premieres? pages? de google|"
-    r"first page of google|calendly|demo|demonstration|free trial|essai gratuit)(?![a-z0-9])"
+    r"first page of google|calendly|demo|demonstration|free trial|essai gratuit|"
+    # peers and organisers: panels, conferences, referral networks, research, the press
+    # (not "conference", "ma thèse", "confrère": a client's trip, a translation, a lawyer's words)
+    r"panels?|guest speaker|conferencier\w*|podcasts?|"
+    r"(?:vers qui|a qui|to whom) (?:\w+ )?(?:referer|refer)|refer (?:clients|patients|them|"
+    r"people)|referer (?:des|mes|nos|les) (?:clients|patients)|"
+    r"journalist\w*|journaliste|reportage|(?:survey|sondage|questionnaire) (?:for|pour|on|sur))"
+    r"(?![a-z0-9])"
 )
 # Milder: a booking reading of a stranger's with these is drafted for the freelancer to check.
 PITCH_LIKE = re.compile(
     r"(?<![a-z0-9])(?:opportunit(?:y|ies|es?) (?:to|for|de|pour)|your (?:practice|caseload)|"
     r"votre (?:pratique|clientele)|(?:my|mon) (?:agenda|booking link) ?:|(?:our|notre) "
-    r"(?:agence|agency))(?![a-z0-9])"
+    r"(?:agence|agency)|collaborations?|"
+    # a peer introducing themselves by the freelancer's trade or a neighbouring one
+    r"(?:i'm|i am|je suis|we are|we're|nous sommes) (?:a |an |un |une )?(?:fellow )?"
+    r"(?:psycho)?(?:therapists?|therapeutes?|counsell?ors?|psychologists?|psychologues?|"
+    r"translators?|traduct(?:eur|rice)s?|interpret(?:er|e)s?|massage therapists?|"
+    r"massotherapeutes?|rmts?|chiropract\w+|osteopath\w*|physio\w*|kinesiolog\w+|"
+    r"naturopath\w*|acupunct\w+|coach(?:es)?))(?![a-z0-9])"
 )
 
 
@@ -511,10 +531,11 @@ TURNAROUND = re.compile(
 )
 
 
-# A time or a date spoken of: with a question mark, the booking words of a message ask for a time
-# ("Penses-tu pouvoir me caser avant Noël?", "U have room tmrw aft?", "When I can come?"); a
-# question without one asks about the service ("offrez-vous les séances en français?"). Not a
-# feature of the model: the reader's gate for a booking offer (rules.mail.reading._band).
+# A time or a date spoken of: the booking words of a message that names one ask for a time
+# ("Penses-tu pouvoir me caser avant Noël?", "time for my monthly, any Thursday after 5", "U have
+# room tmrw aft?"); a question without one asks about the service ("offrez-vous les séances en
+# français?"). Not a feature of the model: the reader's gate for a booking offer
+# (rules.mail.reading._band). Month names in full ("mar", "may" and "sept" are words too).
 WHEN = re.compile(
     # full day names ("mon", "sun" and "sat" are words too), dates and hours, not any number
     r"(?<![a-z0-9])(?:when|quand|what time|quelle heure|which day|quel jour|(?:mon|tues|wednes|"
@@ -524,8 +545,11 @@ WHEN = re.compile(
     r"fin de semaine|month|mois|morning|afternoon|aft|evening|night|matin|apres-midi|pm|am|soir|"
     r"midi|noon|lunch|dinner time|before|after|until|avant|apres|d'ici|jusqu'au|by the|pour le|"
     r"soon|bientot|asap|quickly|rapidement|vite|urgent\w*|earliest|next|prochaine?s?|"
-    r"christmas|xmas|noel|holidays|fetes|new year|janvier|january|"
-    r"(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\w*|"
+    r"christmas|xmas|noel|holidays|fetes|new year|these days|ces temps-ci|wait(?:ing)?|"
+    r"attente|how soon|january|february|march|april|(?:in|early|late|mid) may|june|july|august|"
+    r"september|october|"
+    r"november|december|janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|"
+    r"novembre|decembre|(?:jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec)\.?|"
     r"\d{1,2}(?:st|nd|rd|th|er|eme)|(?:le|the|du|au|on) \d{1,2}(?![\d/.,])|\d{1,2} ?(?:h|:)\d{0,2}|"
     r"\d{1,2} ?(?:am|pm)|\d{1,2}/\d{1,2})(?![a-z0-9])"
 )

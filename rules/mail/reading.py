@@ -29,7 +29,8 @@ or the draft in draft mode) or "draft" (a reply filed in Drafts for the freelanc
 cancellation or a reschedule (`CHANGES`) is "act" when sure (the desk then checks whose
 appointment it is and the notice rule) or "leave"; a choice is read by the desk with the offer it
 answers; everything else is "leave" (left for the freelancer). A booking
-offer needs a request for a time in the client's words (`REQUEST_CUES`). The thresholds come
+offer needs a request for a time in the client's words (`REQUEST_CUES`) or a time or date
+they name (`cues.WHEN`). The thresholds come
 with the weights, chosen on out-of-fold confidences of the training mail: `ACT` (a clear request:
 act), `DRAFT` (a plausible one: draft), and `SURE`, the lower bar to act when the explicit cue of
 the intent is there ("can I book", "je voudrais un rendez-vous", "too expensive", "trop cher"):
@@ -51,7 +52,7 @@ from rules.mail.cues import PITCH, PITCH_LIKE, TURNAROUND, WHEN
 from rules.mail.etiquette import calendar_methods, matches_pattern, not_for_us
 from rules.mail.features import Facts, facts, features, organisation
 from rules.mail.platforms import machine_signals
-from rules.mail.words import detect_language, fold
+from rules.mail.words import detect_language, fold, foreign
 from rules.model import InboundMessage, MailContext, Policy
 
 INTENTS = ("booking", "objection", "choice", "cancellation", "reschedule", "question", "none")
@@ -178,6 +179,10 @@ def read_with(model: Model, msg: InboundMessage, context: MailContext, policy: P
         return Reading("none", 1.0, "leave", language, silent)
     seen = facts(msg, context, policy)
     language = _language(seen, language_default)
+    if foreign(seen.new_text):
+        # frontdesk reads French and English: the freelancer reads the rest
+        why = "language: neither French nor English, for the freelancer"
+        return Reading("question", 1.0, "leave", language, (why,))
     signals = _context_signals(seen, context)
     machine_words = seen.cues.get("machine_words")
     if machine_words and context.relation == "stranger":
@@ -336,7 +341,11 @@ def _guard_intent(
     if in_thread and not asks_again:
         notes.append("guard: a reply to frontdesk is not a new booking request")
         return _renormalised(probs, "booking"), notes
-    if context.appointments and ({"cancel", "reschedule", "my_appointment"} & set(seen.cues)):
+    cues = set(seen.cues)
+    another = "booking_explicit" in cues and not ({"cancel", "reschedule"} & cues)
+    if context.appointments and ({"cancel", "reschedule", "my_appointment"} & cues) and not another:
+        # ("I have my usual session on the 8th. Separately, could we book one for my husband?"
+        # asks for another in so many words: a draft, by the band)
         notes.append("guard: the sender writes about the appointment they have")
         return _renormalised(probs, "booking"), notes
     moved = seen.cues.get("reschedule_explicit") or seen.cues.get("cancel_explicit")
@@ -370,9 +379,11 @@ def _band(
     if context.relation == "personal":
         return "leave", "band: leave (a personal correspondent is never answered automatically)"
     cues = set(seen.cues)
-    if intent == "booking" and not (REQUEST_CUES & cues) and not _asks_when(seen):
-        # a request is asked: its words, or a question about a time ("Penses-tu pouvoir me
-        # caser avant Noël?"); "thanks for the session yesterday" asks for nothing
+    if intent == "booking" and not (REQUEST_CUES & cues) and not _speaks_of_a_time(seen):
+        # a request names a time, in its words ("any spots open") or by the time itself
+        # ("time for my monthly, any Thursday after 5"); a question mark alone is as often a
+        # question about the service ("offrez-vous les séances en français?"), and "thanks for
+        # the session yesterday" asks for nothing
         return "leave", "band: leave (no request for a time in the client's words)"
     cap = ""  # why the band may be draft at most, or "" when it may be act
     if intent == "booking" and context.appointments:
@@ -412,9 +423,9 @@ def _band(
     return "leave", f"band: leave ({said}{confidence:.2f} < {draft:.2f})"
 
 
-def _asks_when(seen: Facts) -> bool:
-    """A question about a time: a question mark, and a time or date spoken of (`cues.WHEN`)."""
-    return "?" in seen.new_text and bool(WHEN.search(fold(f"{seen.subject}\n{seen.new_text}")))
+def _speaks_of_a_time(seen: Facts) -> bool:
+    """A time or a date in the client's words or a new message's subject (`cues.WHEN`)."""
+    return bool(WHEN.search(fold(f"{seen.subject}\n{seen.new_text}")))
 
 
 __all__ = ["ANSWERED", "BANDS", "INTENTS", "MODEL", "Model", "Reading", "read", "read_with"]
