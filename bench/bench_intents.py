@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument(
         "--split",
         default="heldout",
-        choices=("heldout", "train", *TRAINING, *HELD_OUT),
+        choices=("heldout", *TRAINING, *HELD_OUT),
         help="heldout: the held-out set (the default); train: every folder the reader is "
         "fitted on; or one folder",
     )

@@ -165,11 +165,12 @@ TRAINING = (
     "round4",
     "round5",
     "round6",
+    "round7",
     "was-heldout",
     "was-heldout2",
     "was-heldout3",
 )
-HELD_OUT = ("heldout4", "heldout5")
+HELD_OUT = ("heldout4", "heldout5", "heldout6")
 
 
 def load(split: str) -> list[Labelled]:

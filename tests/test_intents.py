@@ -403,8 +403,9 @@ def test_another_appointment_asked_for_by_a_sender_who_has_one_is_a_draft() -> N
     text = "Hi Julie, I'd like to book a massage for my husband too, any time next week."
     reading = read(mail(text, "Massage for my husband"), BOOKED, JULIE)
     assert (reading.intent, reading.band) == ("booking", "draft"), reading
+    # not in so many words (another one, or a move?): never sent, a person checks the draft
     reading = read(mail("Hi Julie, what do you have next week?"), BOOKED, JULIE)
-    assert reading.band == "leave", reading  # not in so many words: a person answers
+    assert reading.band != "act", reading
 
 
 @pytest.mark.parametrize(

@@ -429,6 +429,9 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"reviens|reviendrai|get back to you|get in touch|be in touch|reach out|write again|"
         r"write (?:to )?you (?:again|after|in|when)|contact you (?:again|after|in|when)|"
         r"rappeler)",
+        r"(?:i'll|i will|je vais|on va|we'll|we will) (?:\w+ )?(?:book|reserver|booker|prendre "
+        r"(?:un )?(?:rendez-vous|rdv))(?: [\w']+){0,3} (?:when|quand|after|apres|once|des que|"
+        r"in january|en janvier|next year|l'an prochain|later|plus tard)|"
         r"hold(?:ing)? off|pas tout de suite|not (?:right )?now|for now|pour l'instant|"
         r"after the holidays|apres les fetes|in the new year",
     ),
@@ -523,11 +526,13 @@ PITCH_LIKE = re.compile(
 )
 
 
-# How long the work takes: a translation's turnaround is a question some clients ask to order and
-# others only to know; the freelancer says how long, so a booking reading with it is a draft.
+# How long the work takes, or what it would cost: a translation's turnaround or a quote is asked
+# by some clients to order and by others only to know; the freelancer sizes the work, so a
+# booking reading with it is a draft.
 TURNAROUND = re.compile(
     r"(?<![a-z0-9])(?:delais?|turn ?around|how long (?:does|would|will|do|did) (?:it|you|that)|"
-    r"combien de temps|how quickly|how fast|lead time|en combien de)(?![a-z0-9])"
+    r"combien de temps|how quickly|how fast|lead time|en combien de|devis|quotes?|quotation|"
+    r"estimate|soumission)(?![a-z0-9])"
 )
 
 
@@ -541,8 +546,12 @@ WHEN = re.compile(
     r"(?<![a-z0-9])(?:when|quand|what time|quelle heure|which day|quel jour|(?:mon|tues|wednes|"
     r"thurs|fri|satur|sun)days?|tues?|thurs?|thu|weds?|fri|lundi|mardi|mercredi|jeudi|vendredi|"
     r"samedi|dimanche|"
-    r"today|tonight|tomorrow|tmrw|tmr|demain|aujourd'hui|ce soir|week(?:end)?s?|semaines?|"
-    r"fin de semaine|month|mois|morning|afternoon|aft|evening|night|matin|apres-midi|pm|am|soir|"
+    # a week or a month ahead, not a duration ("enceinte de 20 semaines", "sore for 3 weeks")
+    r"today|tonight|tomorrow|tmrw|tmr|demain|aujourd'hui|ce soir|weekends?|fin de semaine|"
+    r"(?:this|next|that|following|the) (?:week|month)|week (?:of|commencing)|w/c|in (?:a|one|two|"
+    r"\d) (?:weeks?|months?)|(?:cette|la|une|ma|ta|votre) semaine|semaine (?:prochaine|du|"
+    r"suivante)|dans (?:une|deux|trois|\d) (?:semaines?|mois)|(?:ce|le) mois(?: prochain)?|"
+    r"morning|afternoon|aft|evening|night|matin|apres-midi|pm|am|soir|"
     r"midi|noon|lunch|dinner time|before|after|until|avant|apres|d'ici|jusqu'au|by the|pour le|"
     r"soon|bientot|asap|quickly|rapidement|vite|urgent\w*|earliest|next|prochaine?s?|"
     r"christmas|xmas|noel|holidays|fetes|new year|these days|ces temps-ci|wait(?:ing)?|"

@@ -36,7 +36,8 @@ act), `DRAFT` (a plausible one: draft), and `SURE`, the lower bar to act when th
 the intent is there ("can I book", "je voudrais un rendez-vous", "too expensive", "trop cher"):
 the reader is sure of those even when the model's probability is split with a neighbouring
 intent. A booking offer inside a conversation, beside price talk, or to a sender who already has
-an appointment (only when asked for in so many words) is a draft at most.
+an appointment, asking how long the work takes or for a quote, or near a pitch's words is a draft
+at most; a stranger's pitch (`cues.PITCH`) gets none.
 
 Pure: no I/O, no clock.
 """
@@ -387,8 +388,8 @@ def _band(
         return "leave", "band: leave (no request for a time in the client's words)"
     cap = ""  # why the band may be draft at most, or "" when it may be act
     if intent == "booking" and context.appointments:
-        if EXPLICIT[intent] not in cues:
-            return "leave", "band: leave (the sender has an appointment: a person answers)"
+        # another one, for them or for a partner ("could my husband have the slot after mine?"):
+        # the freelancer checks it, the appointment they have may be what they write about
         cap = "another appointment asked for by a sender who has one"
     if intent == "booking" and (bool(seen.thread) or seen.quoted_offer):
         cap = "new times asked for inside a conversation"
