@@ -403,9 +403,8 @@ def test_another_appointment_asked_for_by_a_sender_who_has_one_is_a_draft() -> N
     text = "Hi Julie, I'd like to book a massage for my husband too, any time next week."
     reading = read(mail(text, "Massage for my husband"), BOOKED, JULIE)
     assert (reading.intent, reading.band) == ("booking", "draft"), reading
-    # not in so many words (another one, or a move?): never sent, a person checks the draft
     reading = read(mail("Hi Julie, what do you have next week?"), BOOKED, JULIE)
-    assert reading.band != "act", reading
+    assert reading.band == "leave", reading  # not in so many words: a person answers
 
 
 @pytest.mark.parametrize(
@@ -616,3 +615,9 @@ def test_mail_in_another_language_is_left_for_the_freelancer() -> None:
     assert "neither French nor English" in reading.signals[0]
     short = read(mail("Danke schön!", "Termin"), STRANGER, JULIE)  # too short to tell
     assert "neither French nor English" not in short.signals[0]
+
+
+def test_the_free_introductory_call_is_booked_not_taken_for_an_introduction() -> None:
+    text = "Hi Sam, I'd like to book the free introductory call, any time next week works."
+    reading = read(mail(text, "Intro call", to="sam@sampatel-therapy.example"), STRANGER, SAM)
+    assert (reading.intent, reading.band) == ("booking", "act"), reading

@@ -526,6 +526,17 @@ PITCH_LIKE = re.compile(
 )
 
 
+# Somebody else is to write or call ("M. Perrin vous contactera pour fixer un rendez-vous"): a
+# booking reading with it is a draft (not the `third_party` cue's introductions: a client books
+# "the free introductory call").
+THIRD_PARTY = re.compile(
+    r"(?<![a-z0-9])(?:will (?:write|email|e-mail|reach out|contact|get in touch|call|phone|ring)"
+    r"(?: to)?(?: with)? you|(?:va|vont|devrait) (?:vous|t') ?(?:ecrire|contacter|joindre|"
+    r"appeler)|(?:vous|te|t') ?(?:ecrira|contactera|recontactera|appellera|joindra|"
+    r"telephonera))(?![a-z0-9])"
+)
+
+
 # How long the work takes, or what it would cost: a translation's turnaround or a quote is asked
 # by some clients to order and by others only to know; the freelancer sizes the work, so a
 # booking reading with it is a draft.

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from rules.mail import weights as _weights
-from rules.mail.cues import PITCH, PITCH_LIKE, TURNAROUND, WHEN
+from rules.mail.cues import PITCH, PITCH_LIKE, THIRD_PARTY, TURNAROUND, WHEN
 from rules.mail.etiquette import calendar_methods, matches_pattern, not_for_us
 from rules.mail.features import Facts, facts, features, organisation
 from rules.mail.platforms import machine_signals
@@ -388,8 +388,11 @@ def _band(
         return "leave", "band: leave (no request for a time in the client's words)"
     cap = ""  # why the band may be draft at most, or "" when it may be act
     if intent == "booking" and context.appointments:
-        # another one, for them or for a partner ("could my husband have the slot after mine?"):
-        # the freelancer checks it, the appointment they have may be what they write about
+        # another one, for them or for a partner, only when asked for in so many words ("can I
+        # book one for my husband too?"): what a sender with an appointment writes about is most
+        # often that one (a parking question must not get new times)
+        if EXPLICIT[intent] not in cues:
+            return "leave", "band: leave (the sender has an appointment: a person answers)"
         cap = "another appointment asked for by a sender who has one"
     if intent == "booking" and (bool(seen.thread) or seen.quoted_offer):
         cap = "new times asked for inside a conversation"
@@ -411,7 +414,9 @@ def _band(
     if intent == "booking" and turnaround:
         cap = f'how long the work takes is asked ("{turnaround.group(0)}")'
     if intent == "booking" and "third_party" in cues:
-        cap = f'someone else is to write? ("{seen.cues["third_party"]}")'
+        announced = THIRD_PARTY.search(fold(seen.new_text))
+        if announced:
+            cap = f'someone else is to write? ("{announced.group(0)}")'
     explicit = EXPLICIT[intent] in cues
     act = model.sure.get(intent, 1.01) if explicit else model.act.get(intent, 1.01)
     draft = min(model.draft.get(intent, 1.01), act)
