@@ -12,6 +12,7 @@ import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
@@ -61,8 +62,10 @@ def _wall(day: date, at: time, zone: ZoneInfo) -> datetime:
     return naive.replace(tzinfo=zone).astimezone(UTC)
 
 
+@lru_cache(maxsize=8192)
 def _bounds(day: date, span: TimeRange, zone: ZoneInfo) -> _Range | None:
-    """The range `span` on `day`, or None when it is empty.
+    """The range `span` on `day`, or None when it is empty (remembered: every offer of a pass
+    asks for the same weeks).
 
     An end of 00:00 means the midnight that ends the day. A date the zone skipped entirely
     (Pacific/Apia, 2011-12-30) has no working time: its wall times belong to the next date.
@@ -163,6 +166,11 @@ class PreparedBusy:
 
     zone: ZoneInfo
     items: tuple[_Busy, ...]
+
+    def since(self, instant: datetime) -> PreparedBusy:
+        """Only what ends after `instant`: a calendar's past weighs nothing on what is offered
+        from now on, and is most of it."""
+        return PreparedBusy(self.zone, tuple(b for b in self.items if b.end > instant))
 
     def joined(self, *others: PreparedBusy) -> PreparedBusy:
         parts = [self.items, *(o.items for o in others if o.zone == self.zone)]

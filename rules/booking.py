@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -107,7 +107,12 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
     wanted = policy.booking.slots_offered
     zone = policy.zone
     # the calendar and each hold are converted once, then offered from again and again
-    taken = prepare([*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")], zone)
+    # what ended before the day before today counts for nothing now (a day's own appointments
+    # still count toward its max_per_day)
+    past = datetime.combine(now.astimezone(zone).date() - timedelta(days=2), time(0), zone)
+    taken = prepare(
+        [*busy, *(_as_busy(a) for a in booked if a.state != "cancelled")], zone
+    ).since(past)
     held = _held(offers, client, now)
     holds = [_hold(o, zone) for o in held]
 
@@ -121,7 +126,7 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
     # fewer, so the least number is found by bisection: a flooded inbox with hundreds of open
     # offers costs a handful of searches, not one per offer.
     low, high = 0, len(held)  # too few with `low` released; enough (or all) with `high`
-    best = without_oldest(high)
+    best: list[Slot] | None = None  # the offer with `high` released, once tried
     while high - low > 1:
         middle = (low + high) // 2
         tried = without_oldest(middle)
@@ -129,7 +134,7 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
             high, best = middle, tried
         else:
             low = middle
-    return tuple(best)
+    return tuple(best if best is not None else without_oldest(high))
 
 
 def slots_for_wish(policy: Policy, busy: Sequence[BusyInterval], now: datetime,
