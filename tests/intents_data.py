@@ -166,11 +166,12 @@ TRAINING = (
     "round5",
     "round6",
     "round7",
+    "round8",
     "was-heldout",
     "was-heldout2",
     "was-heldout3",
 )
-HELD_OUT = ("heldout4", "heldout5", "heldout6")
+HELD_OUT = ("heldout4", "heldout5", "heldout6", "heldout7")
 
 
 def load(split: str) -> list[Labelled]:

@@ -621,3 +621,30 @@ def test_the_free_introductory_call_is_booked_not_taken_for_an_introduction() ->
     text = "Hi Sam, I'd like to book the free introductory call, any time next week works."
     reading = read(mail(text, "Intro call", to="sam@sampatel-therapy.example"), STRANGER, SAM)
     assert (reading.intent, reading.band) == ("booking", "act"), reading
+
+
+CLAIRE = PERSONAS["claire"]
+TO_CLAIRE = "contact@claire-traduction.example"
+
+
+def test_a_business_ordering_the_service_in_pitch_words_is_drafted_not_dropped() -> None:
+    text = (
+        "Bonjour, nous recrutons un ingénieur américain qui prend son poste le 4 janvier. Nous "
+        "avons besoin de la traduction certifiée de son diplôme. Pourriez-vous nous proposer un "
+        "rendez-vous la semaine prochaine?"
+    )
+    reading = read(mail(text, "Traduction diplôme", to=TO_CLAIRE), STRANGER, CLAIRE)
+    assert (reading.intent, reading.band) == ("booking", "draft"), reading
+    assert any("pitch" in s for s in reading.signals), reading.signals
+
+
+def test_the_wait_for_a_first_appointment_is_a_request_not_a_turnaround() -> None:
+    text = "Bonjour, quel est votre délai pour un premier rendez-vous ces temps-ci? Merci"
+    reading = read(mail(text, "Premier rendez-vous"), STRANGER, JULIE)
+    assert reading.intent == "booking" and reading.band == "act", reading
+
+
+def test_a_turnaround_beside_an_explicit_request_does_not_hold_it_back() -> None:
+    text = "Bonjour, auriez-vous des disponibilités la semaine du 7 pour une relecture? Quel délai?"
+    reading = read(mail(text, "Relecture", to=TO_CLAIRE), STRANGER, CLAIRE)
+    assert (reading.intent, reading.band) == ("booking", "act"), reading

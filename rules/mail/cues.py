@@ -503,6 +503,7 @@ PITCH = re.compile(
     r"(?:on|nous) aid(?:e|ons) (?:les|des)|we help (?:\w+ ){0,3}(?:businesses|practices|"
     r"practitioners|therapists|freelancers|professionals|independents)|"
     r"(?:doubler|double|tripler|triple) (?:your|vos|leurs|their) |premieres? pages? de google|"
+    r"(?:freelance|vendor|translator|our) (?:pool|network|roster|database)|gauging capacity|"
     r"first page of google|calendly|demo|demonstration|free trial|essai gratuit|"
     # peers and organisers: panels, conferences, referral networks, research, the press
     # (not "conference", "ma thèse", "confrère": a client's trip, a translation, a lawyer's words)
@@ -541,9 +542,12 @@ THIRD_PARTY = re.compile(
 # by some clients to order and by others only to know; the freelancer sizes the work, so a
 # booking reading with it is a draft.
 TURNAROUND = re.compile(
-    r"(?<![a-z0-9])(?:delais?|turn ?around|how long (?:does|would|will|do|did) (?:it|you|that)|"
+    # (not the wait for an appointment: "votre délai pour un premier rendez-vous" asks for a time)
+    r"(?<![a-z0-9])(?:delais?(?! (?:d'attente|pour (?:un|une|le|la|votre) (?:premier |premiere |"
+    r"prochain |prochaine )?(?:rendez-vous|rdv|seance|massage|consultation|place|creneau)))|"
+    r"turn ?around|how long (?:does|would|will|do|did) (?:it|you|that)|"
     r"combien de temps|how quickly|how fast|lead time|en combien de|devis|quotes?|quotation|"
-    r"estimate|soumission)(?![a-z0-9])"
+    r"estimate)(?![a-z0-9])"
 )
 
 
@@ -563,7 +567,10 @@ WHEN = re.compile(
     r"\d) (?:weeks?|months?)|(?:cette|la|une|ma|ta|votre) semaine|semaine (?:prochaine|du|"
     r"suivante)|dans (?:une|deux|trois|\d) (?:semaines?|mois)|(?:ce|le) mois(?: prochain)?|"
     r"morning|afternoon|aft|evening|night|matin|apres-midi|pm|am|soir|"
-    r"midi|noon|lunch|dinner time|before|after|until|avant|apres|d'ici|jusqu'au|by the|pour le|"
+    r"midi|noon|lunch|dinner time|after|until|apres|"
+    # "avant de réserver", "before I book": a step, not a time
+    r"before(?! (?:i|we|you|he|she|they|going|doing|booking|anything|committing|deciding)\b)|"
+    r"avant(?! (?:de|d'|que|qu'|d'aller|tout)\b)|d'ici|jusqu'au|by the|pour le|"
     r"soon|bientot|asap|quickly|rapidement|vite|urgent\w*|earliest|next|prochaine?s?|"
     r"christmas|xmas|noel|holidays|fetes|new year|these days|ces temps-ci|wait(?:ing)?|"
     r"attente|how soon|january|february|march|april|(?:in|early|late|mid) may|june|july|august|"

@@ -380,7 +380,13 @@ def _band(
     if context.relation == "personal":
         return "leave", "band: leave (a personal correspondent is never answered automatically)"
     cues = set(seen.cues)
-    if intent == "booking" and not (REQUEST_CUES & cues) and not _speaks_of_a_time(seen):
+    asks_how_long = TURNAROUND.search(fold(seen.new_text))
+    if (
+        intent == "booking"
+        and not (REQUEST_CUES & cues)
+        and not _speaks_of_a_time(seen)
+        and not asks_how_long
+    ):
         # a request names a time, in its words ("any spots open") or by the time itself
         # ("time for my monthly, any Thursday after 5"); a question mark alone is as often a
         # question about the service ("offrez-vous les séances en français?"), and "thanks for
@@ -405,13 +411,15 @@ def _band(
     if intent == "booking" and context.relation == "stranger":
         said = fold(f"{seen.subject}\n{seen.new_text}")
         pitch = PITCH.search(said)
-        if pitch:
+        if pitch and not seen.services:
             return "leave", f'band: leave (a pitch, not a client: "{pitch.group(0)}")'
-        pitch = PITCH_LIKE.search(said)
+        # a business naming what the freelancer sells may be ordering it ("we are recruiting an
+        # engineer and need his diploma translated"): a person checks
+        pitch = pitch or PITCH_LIKE.search(said)
         if pitch:
             cap = f'a pitch rather than a client? ("{pitch.group(0)}")'
     turnaround = TURNAROUND.search(fold(seen.new_text))
-    if intent == "booking" and turnaround:
+    if intent == "booking" and turnaround and EXPLICIT[intent] not in cues:
         cap = f'how long the work takes is asked ("{turnaround.group(0)}")'
     if intent == "booking" and "third_party" in cues:
         announced = THIRD_PARTY.search(fold(seen.new_text))
