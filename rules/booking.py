@@ -123,10 +123,26 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
     if len(found) >= wanted or not held:
         return tuple(found)
     # Release the fewest oldest holds that leave enough times. Releasing more never leaves
-    # fewer, so the least number is found by bisection: a flooded inbox with hundreds of open
-    # offers costs a handful of searches, not one per offer.
+    # fewer, so the least number is searched for: a flooded inbox with hundreds of open offers
+    # costs a handful of searches, not one per offer. The search starts where the last one
+    # ended (in a flood, the next request releases the same holds or one more); the answer is
+    # the same from any start: enough with `high` released and too few with one less.
     low, high = 0, len(held)  # too few with `low` released; enough (or all) with `high`
     best: list[Slot] | None = None  # the offer with `high` released, once tried
+    ids = [o.offer_id for o in held]
+    hint = _LAST_KEPT[0]
+    if hint in ids:
+        guess = max(ids.index(hint), 1)
+        step = 1
+        while low < guess < high:  # gallop from the guess towards the answer
+            tried = without_oldest(guess)
+            if len(tried) >= wanted:
+                high, best = guess, tried
+                guess -= step
+            else:
+                low = guess
+                guess += step
+            step *= 2
     while high - low > 1:
         middle = (low + high) // 2
         tried = without_oldest(middle)
@@ -134,7 +150,13 @@ def slots_to_offer(policy: Policy, busy: Sequence[BusyInterval], now: datetime, 
             high, best = middle, tried
         else:
             low = middle
+    _LAST_KEPT[0] = ids[high] if high < len(held) else None
     return tuple(best if best is not None else without_oldest(high))
+
+
+# Where the last search for holds to release ended: the oldest offer whose hold it kept. Only
+# where the next search starts, never its answer (see slots_to_offer).
+_LAST_KEPT: list[str | None] = [None]
 
 
 def slots_for_wish(policy: Policy, busy: Sequence[BusyInterval], now: datetime,

@@ -317,33 +317,50 @@ def _terms_text(value: Localized, language: str) -> str:
     return "\n".join(item.strip() for item in value.items(language) if item.strip())
 
 
-def _context(
-    policy: Policy, language: str, client_name: str, slots: Sequence[Slot]
-) -> dict[str, object]:
+# The policy's own words in one language, rendered once: every reply of a pass (a backlog of
+# hundreds) says the same services, terms and zone. Keyed by the policy object itself, which
+# the entry keeps alive, so a new policy (a reload) is rendered afresh.
+_POLICY_WORDS: dict[str, tuple[Policy, dict[str, object]]] = {}
+
+
+def _policy_words(policy: Policy, language: str) -> dict[str, object]:
+    known = _POLICY_WORDS.get(language)
+    if known is not None and known[0] is policy:
+        return known[1]
     zone = policy.zone
     loc = reader_locale(language, zone)
-    services = [_service_fields(s, language, loc) for s in policy.services]
     terms = policy.terms
     horizon = format_unit(policy.booking.horizon_days, "duration-day", length="long", locale=loc)
-    return {
-        "language": language,
-        "client_name": greeting_name(client_name),
-        "freelancer_name": policy.freelancer.name,
-        "services": services,
-        "slots": [format_slot(s, language, zone) for s in slots],
+    words: dict[str, object] = {
+        "services": [_service_fields(s, language, loc) for s in policy.services],
         "zone": _plain_spaces(zone_label(language, zone)),
         "horizon": _plain_spaces(str(horizon)),
         "payment": _terms_text(terms.payment, language),
         "cancellation": _terms_text(terms.cancellation, language),
         "contact": _terms_text(terms.contact, language),
         "options": [o.strip() for o in terms.options.items(language) if o.strip()],
+    }
+    _POLICY_WORDS[language] = (policy, words)
+    return words
+
+
+def _context(
+    policy: Policy, language: str, client_name: str, slots: Sequence[Slot]
+) -> dict[str, object]:
+    words = _policy_words(policy, language)
+    return {
+        "language": language,
+        "client_name": greeting_name(client_name),
+        "freelancer_name": policy.freelancer.name,
+        "slots": [format_slot(s, language, policy.zone) for s in slots],
+        **{k: list(v) if isinstance(v, list) else v for k, v in words.items()},
         "service_for": "",
         "hold_until": "",
         "intro": "",
         "current": "",
         "previous": "",
         "how_i_work": "",
-        "notice_hours": _hours(terms.cancellation_notice_hours),
+        "notice_hours": _hours(policy.terms.cancellation_notice_hours),
     }
 
 

@@ -93,6 +93,41 @@ def test_a_flood_of_holds_never_leaves_a_client_without_times() -> None:
                                  created=NOW + timedelta(seconds=n), offer_id=f"<o{n}@x>"))
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=119), min_size=1, max_size=12))
+def test_the_search_for_holds_to_release_gives_the_fewest_from_any_start(
+        hints: list[int]) -> None:
+    """Where the search starts (the last search's end, kept between calls) changes its cost,
+    never its answer: the offer with the fewest oldest holds released that leaves enough."""
+    import rules.booking as booking
+    from rules.availability import offer as offer_slots
+    from rules.availability import prepare
+
+    offers: list[Offer] = []
+    for n in range(120):  # a flood: far more holds than the calendar has times
+        slots = slots_to_offer(POLICY, [], NOW, service=0, offers=offers,
+                               client=f"c{n}@client.example")
+        offers.append(make_offer(f"c{n}@client.example", slots,
+                                 created=NOW + timedelta(seconds=n), offer_id=f"<o{n}@x>"))
+    wanted = POLICY.booking.slots_offered
+    length = slot_length(POLICY, 0)
+    holds = [prepare([BusyInterval(s.start, s.end, uid="h") for s in o.slots], ZONE)
+             for o in offers]
+
+    def released(k: int) -> list[Slot]:
+        return offer_slots(POLICY, prepare([], ZONE).joined(*holds[k:]), NOW, duration=length)
+
+    fewest = next(k for k in range(len(offers) + 1) if len(released(k)) >= wanted)
+    expected = tuple(released(fewest))
+    for hint in hints:
+        booking._LAST_KEPT[0] = offers[hint].offer_id
+        assert slots_to_offer(POLICY, [], NOW, service=0, offers=offers,
+                              client="new@client.example") == expected
+    booking._LAST_KEPT[0] = None
+    assert slots_to_offer(POLICY, [], NOW, service=0, offers=offers,
+                          client="new@client.example") == expected
+
+
 def test_expired_holds_and_closed_offers_hold_nothing() -> None:
     first = slots_to_offer(POLICY, [], NOW, service=0, offers=[], client="a@client.example")
     old = make_offer("a@client.example", first, created=NOW - timedelta(hours=25))
