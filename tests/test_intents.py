@@ -648,3 +648,19 @@ def test_a_turnaround_beside_an_explicit_request_does_not_hold_it_back() -> None
     text = "Bonjour, auriez-vous des disponibilités la semaine du 7 pour une relecture? Quel délai?"
     reading = read(mail(text, "Relecture", to=TO_CLAIRE), STRANGER, CLAIRE)
     assert (reading.intent, reading.band) == ("booking", "act"), reading
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Hey Julie, désolé, can we move this to un autre soir? Any evening next week.",
+         "reschedule"),
+        ("can we push tmrw to next week? car broke down, sorry!!", "reschedule"),
+        ("dsl julie je peux pas demain finalement, chu pogné au travail", "cancellation"),
+        ("I won't be needing my appointment on the 9th, I'm moving to Ottawa.", "cancellation"),
+    ],
+)
+def test_moves_and_cancellations_in_everyday_words_get_no_booking_offer(
+        text: str, intent: str) -> None:
+    reading = read(mail(text), CLIENT, JULIE)  # the calendar does not know the appointment
+    assert not (reading.intent == "booking" and answered(reading)), reading

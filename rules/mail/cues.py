@@ -230,6 +230,11 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"pourrai pas (?:venir|etre)|peux pas venir|liberer (?:la|ma|le) (?:place|plage|creneau)",
         r"(?:won't|will not|wont|not) be able to (?:make it|come|attend|be there)",
         r"take (?:me|us) off|don't hold|do not hold|no longer need|won't need|will not need|"
+        r"(?:won't|will not|wont) be needing|out of (?:the|your) (?:diary|calendar|schedule|books)|"
+        r"laisser tomber|laisse tomber|"
+        r"(?:peux|pourrai|pourrais|pourra|pourrons) (?:pas|plus) (?:venir |etre la )?(?:demain|"
+        r"ce soir|aujourd'hui|cette semaine|" + _DAY + r")|(?:can't|cannot|won't) (?:do|make) "
+        r"(?:tomorrow|tonight|today|this week|" + _DAY + r")|"
         r"no need for (?:our|my|the)",
         r"stop (?:therapy|sessions|coming)|arreter (?:les|mes) seances",
     ),
@@ -240,11 +245,14 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"forward|later|earlier|up|to|from|for|over|by|a (?:day|week|bit)|an hour|instead)",
         r"(?:move|push|shift|switch|bump|swap|change) " + _THING,
         r"(?:move|push|shift|bump) (?:back|forward|to|it)|push (?:ca|notre|mon|ma)",
+        r"(?:move|push|shift|bump|switch) (?:this|that|tmrw|tomorrow|today|tonight|" + _DAY
+        + r")(?: \w+)? (?:to|back|until|till)",
+        r"(?:le |un |du )?report (?:de|du) (?:notre|mon|ma|votre|l'|la|le)",
         r"instead|rather than|another (?:day|time)|a different (?:day|time)|other (?:day|time)",
         r"(?:start|come|begin|make it) (?:\d+ minutes |an hour |half an hour |a bit |a little )?"
         r"(?:later|earlier)",
-        r"(?:same time|same hour|meme heure) (?:the |next |la )?(?:following |next )?"
-        r"(?:week|semaine)",
+        r"(?:same time|same hour|meme heure) (?:but |mais )?(?:the |next |la )?(?:following |"
+        r"next )?(?:week|semaine)",
         r"(?:deplacer|changer|avancer|reporter|remettre|glisser) " + _THING,
         r"changer (?:de|d') ?(?:jour|journee|date|moment|creneau|plage|heure)",
         r"(?:le |la |l'|les )(?:deplacer|changer|avancer|reporter|remettre|decaler)",
@@ -253,7 +261,7 @@ CUES: Mapping[str, re.Pattern[str]] = {
         r"remettre (?:ca|cela|a plus tard|a la semaine)|reporter (?:a|au|de)|report a",
         r"changement (?:de plan|d'horaire|d'heure|de date|de rendez-vous)|petit changement",
         r"au lieu (?:du|de)|a la place|plutot (?:qu'|que|le|la|l'|en|a|vers)|un autre (?:jour|"
-        r"moment|creneau)|une autre (?:journee|plage|heure|date)",
+        r"moment|creneau|soir|matin|apres-midi)|une autre (?:journee|plage|heure|date|soiree)",
         r"plus tard dans la (?:semaine|journee)|later (?:in|this) (?:the )?(?:week|day)",
     ),
     # the plain ways of moving an appointment one has: never a new booking
