@@ -1,13 +1,11 @@
-"""Fit the intent reader's linear model on the TRAIN split of tests/data/intents and write it as
-plain data into rules/mail/weights.py (run by hand after changing features or cues; it never
-reads heldout/ or heldout2/):
+"""Fit the intent reader's linear model on the training mail of tests/data/intents
+(`intents_data.TRAINING`) and write it as plain data into rules/mail/weights.py (run by hand
+after changing features or cues; it never reads the held-out sets):
 
     .venv/bin/python bench/train_intents.py            # cross-validate, fit, write the weights
     .venv/bin/python bench/train_intents.py --check    # cross-validate only, write nothing
     .venv/bin/python bench/train_intents.py --check -v # ... and list the out-of-fold mistakes
     .venv/bin/python bench/train_intents.py --sweep    # cross-validate a grid of settings
-    .venv/bin/python bench/train_intents.py --check --rounds  # ... and fit on one round of
-                                                              # writers, read the other
 
 The model is a multinomial logistic regression over `rules.mail.features.features` (words and
 word pairs of the client's own text, cues, context), fitted with AdaGrad and an L2 penalty, in
@@ -15,8 +13,8 @@ plain Python: the package ships only the weights. Features seen in fewer than MI
 messages are left out, and weights smaller than PRUNE are dropped, so the table stays small and
 every kept weight is one a person can read in `explain`.
 
-Every choice is made on K-fold cross-validation of the train split (stratified by label): each
-message is read by a model fitted without it, and the issue's targets are counted on those
+Every choice is made on cross-validation by writers (`writer_folds`): each round of writers is
+read by a model fitted on the others' mail only, and the issue's targets are counted on those
 out-of-fold readings. The settings (L2, epochs, MIN_DOCS) were chosen with --sweep; the band
 thresholds are chosen on the out-of-fold confidences (see `thresholds`) and written beside the
 weights, with the cross-validated figures they give.
@@ -61,7 +59,6 @@ from rules.mail.reading import (  # noqa: E402
 OUT = REPO / "rules" / "mail" / "weights.py"
 PRUNE = 0.02
 RATE = 0.5
-FOLDS = 5
 SEED = 7
 AUGMENTED = ("cancellation", "reschedule", "question")  # also fitted without the appointment
 
@@ -544,7 +541,7 @@ def write(
     }
     OUT.write_text(
         '"""The intent reader\'s weights: a multinomial logistic regression over\n'
-        "`rules.mail.features`, fitted by bench/train_intents.py on the train split of\n"
+        "`rules.mail.features`, fitted by bench/train_intents.py on the training mail of\n"
         f"tests/data/intents ({n_train} messages). Generated: do not edit by hand.\n\n"
         "TABLE holds one feature a line: its name, a tab, then its weight for each of CLASSES.\n"
         '"""\n\n'
@@ -555,7 +552,7 @@ def write(
         f"ACT = {bands.act!r}\n"
         f"SURE = {bands.sure!r}\n"
         f"DRAFT = {bands.draft!r}\n"
-        f"# the issue's figures on those {FOLDS}-fold out-of-fold readings, with these thresholds\n"
+        "# the issue's figures on those out-of-fold readings (by writers), with these thresholds\n"
         "CROSS_VALIDATED = {\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in cv.items()) + "}\n\n"
         f'TABLE = """\\\n{text}\n"""\n',
         encoding="utf-8",

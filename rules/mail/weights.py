@@ -1,5 +1,5 @@
 """The intent reader's weights: a multinomial logistic regression over
-`rules.mail.features`, fitted by bench/train_intents.py on the train split of
+`rules.mail.features`, fitted by bench/train_intents.py on the training mail of
 tests/data/intents (2863 messages). Generated: do not edit by hand.
 
 TABLE holds one feature a line: its name, a tab, then its weight for each of CLASSES.
@@ -12,7 +12,7 @@ BIAS = (0.847, -1.038, -1.169, -0.944, -0.932, -0.276, -0.040)
 ACT = {'booking': 0.5, 'objection': 0.658, 'cancellation': 0.704, 'reschedule': 0.858}
 SURE = {'booking': 0.4, 'objection': 0.3}
 DRAFT = {'booking': 0.4, 'objection': 0.4}
-# the issue's figures on those 5-fold out-of-fold readings, with these thresholds
+# the issue's figures on those out-of-fold readings (by writers), with these thresholds
 CROSS_VALIDATED = {
     'accuracy': 0.9714,
     'booking_answered': 0.96,
