@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # train_
 
 JULIE = PERSONAS["julie"]
 SAM = PERSONAS["sam"]
+CLAIRE = PERSONAS["claire"]
+TO_CLAIRE = "contact@claire-traduction.example"
 ZONE = ZoneInfo("America/Toronto")
 APPOINTMENT = Slot(datetime(2026, 12, 8, 14, tzinfo=ZONE), datetime(2026, 12, 8, 15, tzinfo=ZONE))
 STRANGER = MailContext()
@@ -572,6 +574,8 @@ def test_a_question_about_a_time_asks_for_one(text: str) -> None:
         "Is that something you allow, and how would it work confidentiality-wise?",
         "Mon anglais est correct, mais pour parler de choses personnelles j'ai de la misère?",
         "Do you treat 3 kinds of pain?",
+        "I am not sure this is for me, by the way. Is it covered by insurance?",
+        "Est-ce que c'est pour le massage suédois? J'habite pas loin d'ici.",
         "I have a German marriage certificate and an English birth certificate.",
         "I'd like to pay for a few sessions for her as a gift. Is that something you allow?",
     ],
@@ -615,16 +619,15 @@ def test_mail_in_another_language_is_left_for_the_freelancer() -> None:
     assert "neither French nor English" in reading.signals[0]
     short = read(mail("Danke schön!", "Termin"), STRANGER, JULIE)  # too short to tell
     assert "neither French nor English" not in short.signals[0]
+    pasted = "Bonjour, pourriez-vous traduire ce texte? Je suis pressée, merci! " + text * 3
+    reading = read(mail(pasted, "Traduction", to=TO_CLAIRE), STRANGER, CLAIRE)
+    assert "neither French nor English" not in reading.signals[0]  # the opening is French
 
 
 def test_the_free_introductory_call_is_booked_not_taken_for_an_introduction() -> None:
     text = "Hi Sam, I'd like to book the free introductory call, any time next week works."
     reading = read(mail(text, "Intro call", to="sam@sampatel-therapy.example"), STRANGER, SAM)
     assert (reading.intent, reading.band) == ("booking", "act"), reading
-
-
-CLAIRE = PERSONAS["claire"]
-TO_CLAIRE = "contact@claire-traduction.example"
 
 
 def test_a_business_ordering_the_service_in_pitch_words_is_drafted_not_dropped() -> None:

@@ -574,11 +574,13 @@ WHEN = re.compile(
     r"(?:this|next|that|following|the) (?:week|month)|week (?:of|commencing)|w/c|in (?:a|one|two|"
     r"\d) (?:weeks?|months?)|(?:cette|la|une|ma|ta|votre) semaine|semaine (?:prochaine|du|"
     r"suivante)|dans (?:une|deux|trois|\d) (?:semaines?|mois)|(?:ce|le) mois(?: prochain)?|"
-    r"morning|afternoon|aft|evening|night|matin|apres-midi|pm|am|soir|"
+    # ("am" alone is "I am": hours say "10 am", below)
+    r"morning|afternoon|aft|evening|night|matin|apres-midi|soir|"
     r"midi|noon|lunch|dinner time|after|until|apres|"
     # "avant de réserver", "before I book": a step, not a time
     r"before(?! (?:i|we|you|he|she|they|going|doing|booking|anything|committing|deciding)\b)|"
-    r"avant(?! (?:de|d'|que|qu'|d'aller|tout)\b)|d'ici|jusqu'au|by the|pour le|"
+    # (not "pour le massage", "by the way", "pas loin d'ici": "le 10" and "d'ici vendredi" are)
+    r"avant(?! (?:de|d'|que|qu'|d'aller|tout)\b)|d'ici (?:la|le|" + _DAY + r"|noel|\d)|jusqu'au|"
     r"soon|bientot|asap|quickly|rapidement|vite|urgent\w*|earliest|next|prochaine?s?|"
     r"christmas|xmas|noel|holidays|fetes|new year|these days|ces temps-ci|wait(?:ing)?|"
     r"attente|how soon|january|february|march|april|(?:in|early|late|mid) may|june|july|august|"

@@ -65,6 +65,7 @@ def detect_language(text: str, default: str, *, minimum: int = 2) -> str:
 
 
 FOREIGN_WORDS = 25  # words of text before its language can be told foreign
+FOREIGN_OPENING = 60  # words of the opening read to tell it
 FOREIGN_SHARE = 0.05  # fewer common French or English words than this share: another language
 
 
@@ -72,7 +73,8 @@ def foreign(text: str) -> bool:
     """Whether a text long enough to tell is written in neither French nor English: its share of
     either language's common words is under FOREIGN_SHARE (a German letter: 3 in 119, 2 in 46; the
     barest client mail in French or English: 9 in 100)."""
-    folded = fold(text)
+    # the writer's opening: a client may paste the document to translate after a line of French
+    folded = fold(" ".join(text.split()[:FOREIGN_OPENING]))
     words = re.findall(r"[a-z]+", folded)
     if len(words) < FOREIGN_WORDS:
         return False
