@@ -418,9 +418,8 @@ def _band(
         pitch = pitch or PITCH_LIKE.search(said)
         if pitch:
             cap = f'a pitch rather than a client? ("{pitch.group(0)}")'
-    turnaround = TURNAROUND.search(fold(seen.new_text))
-    if intent == "booking" and turnaround and EXPLICIT[intent] not in cues:
-        cap = f'how long the work takes is asked ("{turnaround.group(0)}")'
+    if intent == "booking" and asks_how_long and EXPLICIT[intent] not in cues:
+        cap = f'how long the work takes is asked ("{asks_how_long.group(0)}")'
     if intent == "booking" and "third_party" in cues:
         announced = THIRD_PARTY.search(fold(seen.new_text))
         if announced:

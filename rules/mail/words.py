@@ -62,8 +62,6 @@ def detect_language(text: str, default: str, *, minimum: int = 2) -> str:
     return "fr" if fr > en else "en"
 
 
-
-
 FOREIGN_WORDS = 25  # words of text before its language can be told foreign
 FOREIGN_OPENING = 60  # words of the opening read to tell it
 FOREIGN_SHARE = 0.05  # fewer common French or English words than this share: another language
